@@ -1,0 +1,1 @@
+// Empty: CNIfTI only carries the module map for libnifti2.

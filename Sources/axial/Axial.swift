@@ -1,0 +1,10 @@
+import ArgumentParser
+import AxialPipeline
+
+@main
+struct Axial: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "axial",
+        abstract: "Axial: CT studies to windowed slices, slice embeddings, HDF5 features and attention heads.",
+        subcommands: [])
+}
