@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "AxialModels", targets: ["AxialModels"]),
         .library(name: "AxialImaging", targets: ["AxialImaging"]),
         .library(name: "AxialStore", targets: ["AxialStore"]),
+        .library(name: "AxialEval", targets: ["AxialEval"]),
         .library(name: "AxialPipeline", targets: ["AxialPipeline"]),
     ],
     dependencies: [
@@ -46,14 +47,17 @@ let package = Package(
         .target(name: "AxialImaging", dependencies: ["CGDCM", "CNIfTI", "CPNG", "AxialTensor"], swiftSettings: fastMath),
         .target(name: "AxialStore", dependencies: ["CHDF5"], swiftSettings: fastMath),
 
+        // Evaluation: metrics, splits, tasks, statistics, SVG plots, synthetic cohorts.
+        .target(name: "AxialEval", dependencies: ["AxialStore", .product(name: "Yams", package: "Yams")]),
+
         // Stages and CLI.
         .target(
             name: "AxialPipeline",
-            dependencies: ["AxialImaging", "AxialStore", "AxialModels", .product(name: "Yams", package: "Yams")],
+            dependencies: ["AxialImaging", "AxialStore", "AxialModels", "AxialEval", .product(name: "Yams", package: "Yams")],
             swiftSettings: fastMath),
         .executableTarget(
             name: "axial",
-            dependencies: ["AxialPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["AxialPipeline", "AxialEval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         .testTarget(name: "AxialTensorTests", dependencies: ["AxialTensor"], resources: [.copy("Fixtures")]),
@@ -61,6 +65,7 @@ let package = Package(
         .testTarget(name: "AxialModelsTests", dependencies: ["AxialModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialImagingTests", dependencies: ["AxialImaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore"]),
+        .testTarget(name: "AxialEvalTests", dependencies: ["AxialEval"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialPipelineTests", dependencies: ["AxialPipeline"]),
     ],
     cxxLanguageStandard: .cxx17
