@@ -1,0 +1,144 @@
+import Foundation
+
+/// Both readers over one input tree: what the ingest stage and `axial inspect` call.
+public struct VolumeSource: Sendable {
+    public var dicom = DICOMReader()
+    public var nifti = NIfTIReader()
+    public init() {}
+
+    /// All series (DICOM first, then NIfTI, each in path order) and all problems under `root`
+    /// (a file or a folder tree).
+    public func scan(_ root: URL) throws -> (series: [SeriesInfo], problems: [InputProblem]) {
+        let d = try dicom.scan(root)
+        let n = try nifti.scan(root)
+        return (d.series + n.series, d.problems + n.problems)
+    }
+
+    /// Reads a series found by `scan` with the reader that found it.
+    public func read(_ series: SeriesInfo) throws -> Volume {
+        if series.files.count == 1, NIfTIReader.isNIfTIPath(series.files[0]) { return try nifti.read(series) }
+        return try dicom.read(series)
+    }
+}
+
+/// All series and problems under `root`, from both readers.
+public func scanInput(_ root: URL) throws -> (series: [SeriesInfo], problems: [InputProblem]) {
+    try VolumeSource().scan(root)
+}
+
+/// What `axial inspect` reports for one series. JSON keys are snake_case; `shape` and `spacing`
+/// are [z, y, x], `origin` [x, y, z] (mm, LPS, voxel (0,0,0)), `direction` row-major 3×3 whose
+/// columns are the x, y, z voxel axes (SimpleITK's `GetDirection()`).
+public struct SeriesReport: Codable, Sendable, Equatable {
+    public var patientID: String
+    public var studyUID: String
+    public var seriesUID: String
+    public var modality: String
+    public var shape: [Int]
+    public var spacing: [Double]
+    public var origin: [Double]
+    public var direction: [Double]
+    public var huMin: Double
+    public var huMax: Double
+    public var huMean: Double
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case patientID = "patient_id", studyUID = "study_uid", seriesUID = "series_uid", modality
+        case shape, spacing, origin, direction
+        case huMin = "hu_min", huMax = "hu_max", huMean = "hu_mean", warnings
+    }
+
+    public init(volume v: Volume) {
+        patientID = v.provenance.patientID
+        studyUID = v.provenance.studyUID
+        seriesUID = v.provenance.seriesUID
+        modality = v.provenance.modality
+        shape = [v.depth, v.height, v.width]
+        spacing = [v.spacing.z, v.spacing.y, v.spacing.x]
+        origin = [v.origin.x, v.origin.y, v.origin.z]
+        direction = v.direction
+        let stats = huStatistics(v.voxels)
+        huMin = stats.min; huMax = stats.max; huMean = stats.mean
+        warnings = v.warnings
+    }
+
+    /// One readable block.
+    public var text: String {
+        func n(_ x: [Double]) -> String { "[" + x.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]" }
+        var lines = [
+            "series \(seriesUID)",
+            "  patient \(patientID)   study \(studyUID)   modality \(modality)",
+            "  shape [z, y, x] \(shape)   spacing [z, y, x] \(n(spacing)) mm",
+            "  origin [x, y, z] \(n(origin)) mm (LPS)",
+            "  direction \(n(direction))",
+            String(format: "  HU min %.6g  max %.6g  mean %.6g", huMin, huMax, huMean),
+        ]
+        for w in warnings { lines.append("  warning: \(w)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The `{"series": [...]}` document of `axial inspect --json`, and the problems (not encoded).
+public struct InspectionReport: Codable, Sendable {
+    public var series: [SeriesReport]
+    /// Files and series that could not be used (printed separately, not part of the JSON).
+    public var problems: [InputProblem] = []
+
+    enum CodingKeys: String, CodingKey { case series }
+
+    public init(series: [SeriesReport], problems: [InputProblem]) { self.series = series; self.problems = problems }
+
+    /// Scans `root` with both readers and reads every series; unreadable series become problems.
+    public init(inspecting root: URL) throws {
+        let source = VolumeSource()
+        let found = try source.scan(root)
+        var reports: [SeriesReport] = []
+        var problems = found.problems
+        for s in found.series {
+            do { reports.append(SeriesReport(volume: try source.read(s))) } catch {
+                problems.append(InputProblem(path: s.files.first ?? s.seriesUID, reason: "\(error)"))
+            }
+        }
+        self.init(series: reports, problems: problems)
+    }
+
+    public func json() throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try e.encode(self), as: UTF8.self)
+    }
+
+    public var text: String {
+        var blocks = series.map(\.text)
+        if series.isEmpty { blocks.append("no series found") }
+        if !problems.isEmpty {
+            blocks.append("problems (\(problems.count)):\n" + problems.map { "  \($0.path): \($0.reason)" }.joined(separator: "\n"))
+        }
+        return blocks.joined(separator: "\n\n")
+    }
+}
+
+/// Min, max and mean (accumulated in Double) of finite voxels.
+func huStatistics(_ v: [Float]) -> (min: Double, max: Double, mean: Double) {
+    let chunks = max(1, min(64, v.count / 65536))
+    var partial = [(Float, Float, Double, Int)](repeating: (.infinity, -.infinity, 0, 0), count: chunks)
+    v.withUnsafeBufferPointer { src in
+        partial.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let src = src, out = out
+            imagingParallelFor(chunks) { c in
+                var lo = Float.infinity, hi = -Float.infinity, sum = 0.0, n = 0
+                for i in (c * src.count / chunks)..<((c + 1) * src.count / chunks) {
+                    let x = src[i]
+                    guard x.isFinite else { continue }
+                    lo = min(lo, x); hi = max(hi, x); sum += Double(x); n += 1
+                }
+                out[c] = (lo, hi, sum, n)
+            }
+        }
+    }
+    let lo = partial.map(\.0).min()!, hi = partial.map(\.1).max()!
+    let sum = partial.map(\.2).reduce(0, +), n = partial.map(\.3).reduce(0, +)
+    return (Double(lo), Double(hi), n > 0 ? sum / Double(n) : .nan)
+}

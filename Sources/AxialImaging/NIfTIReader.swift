@@ -1,0 +1,139 @@
+import CNIfTI
+import Foundation
+
+/// Reads NIfTI-1 and NIfTI-2 volumes (`.nii`, `.nii.gz`) through libnifti2.
+///
+/// Geometry: the sform when `sform_code > 0`, else the qform (libnifti2's `qto_xyz`, which is
+/// pixdim scaling alone when `qform_code` is 0 too). NIfTI's RAS world coordinates become LPS by
+/// negating x and y; spacing is the length of each affine column, direction its unit vector.
+/// Values: `scl_slope`/`scl_inter` applied when the slope is non-zero and finite; any integer or
+/// float datatype becomes Float. 4D files: the first volume is read (with a warning). The volume
+/// is then brought to Axial's canonical order (`Volume.canonicalized()`), so the same scan saved as
+/// DICOM and as NIfTI gives the same voxels and geometry.
+/// Identifiers: NIfTI stores none, so patient, study and series id are all the file name stem
+/// (`scan.nii.gz` → `scan`); modality is assumed "CT".
+public struct NIfTIReader: VolumeReader {
+    public init() {}
+
+    static func isNIfTIPath(_ path: String) -> Bool {
+        let l = path.lowercased()
+        return l.hasSuffix(".nii") || l.hasSuffix(".nii.gz")
+    }
+
+    static func stem(_ path: String) -> String {
+        var name = (path as NSString).lastPathComponent
+        for ext in [".nii.gz", ".nii"] where name.lowercased().hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
+        return name
+    }
+
+    public func scan(_ root: URL) throws -> (series: [SeriesInfo], problems: [InputProblem]) {
+        var series: [SeriesInfo] = []
+        var problems: [InputProblem] = []
+        for path in try listInputFiles(root) where NIfTIReader.isNIfTIPath(path) {
+            nifti_set_debug_level(0)
+            guard let nim = nifti_image_read(path, 0) else {
+                problems.append(InputProblem(path: path, reason: "corrupt or unreadable NIfTI header"))
+                continue
+            }
+            defer { nifti_image_free(nim) }
+            let n = nim.pointee
+            if !path.lowercased().hasSuffix(".gz") {
+                let needed = Int64(n.iname_offset) + Int64(n.nvox) * Int64(n.nbyper)
+                if fileSize(path) < needed {
+                    problems.append(InputProblem(path: path, reason: "truncated NIfTI: needs \(needed) bytes, file has \(fileSize(path))"))
+                    continue
+                }
+            }
+            let id = NIfTIReader.stem(path)
+            series.append(SeriesInfo(patientID: id, studyUID: id, seriesUID: id, modality: "CT", files: [path]))
+        }
+        return (series, problems)
+    }
+
+    public func read(_ series: SeriesInfo) throws -> Volume {
+        guard series.files.count == 1, let path = series.files.first else {
+            throw ImagingError.inconsistentSeries(seriesUID: series.seriesUID, reason: "a NIfTI series is exactly one file, got \(series.files.count)")
+        }
+        var v = try NIfTIReader.readFile(path)
+        v.provenance = Provenance(patientID: series.patientID, studyUID: series.studyUID, seriesUID: series.seriesUID,
+                                  modality: series.modality, seriesDescription: "", sourceFiles: [path])
+        v.warnings = series.warnings + v.warnings
+        return v
+    }
+
+    /// Reads one NIfTI file into a canonical volume (identifiers from the file name).
+    public static func readFile(_ path: String) throws -> Volume {
+        nifti_set_debug_level(0)
+        guard let nim = nifti_image_read(path, 1) else {
+            throw ImagingError.unreadable(path: path, reason: "libnifti2 could not read the file (corrupt, truncated or not NIfTI)")
+        }
+        defer { nifti_image_free(nim) }
+        let n = nim.pointee
+        guard let data = n.data else { throw ImagingError.unreadable(path: path, reason: "no voxel data") }
+        var warnings: [String] = []
+        let nx = Int(n.nx), ny = Int(max(n.ny, 1)), nz = Int(max(n.nz, 1))
+        let volumes = Int(max(n.nt, 1)) * Int(max(n.nu, 1)) * Int(max(n.nv, 1)) * Int(max(n.nw, 1))
+        if volumes > 1 { warnings.append("\(n.ndim)D NIfTI with \(volumes) volumes: read the first one") }
+        let count = nx * ny * nz
+        guard count > 0 else { throw ImagingError.unreadable(path: path, reason: "empty image (dim \(nx)x\(ny)x\(nz))") }
+
+        var slope = n.scl_slope, intercept = n.scl_inter
+        if slope == 0 || !slope.isFinite { slope = 1; intercept = 0 }
+        if !intercept.isFinite { intercept = 0 }
+        var voxels = [Float](repeating: 0, count: count)
+        try voxels.withUnsafeMutableBufferPointer { out in
+            func convert<T: BinaryInteger>(_: T.Type) {
+                let p = data.assumingMemoryBound(to: T.self)
+                let (s, i) = (Float(slope), Float(intercept))
+                for k in 0..<count { out[k] = Float(p[k]) * s + i }
+            }
+            func convertFloat<T: BinaryFloatingPoint>(_: T.Type) {
+                let p = data.assumingMemoryBound(to: T.self)
+                for k in 0..<count { out[k] = Float(Double(p[k]) * slope + intercept) }
+            }
+            switch n.datatype {
+            case Int32(DT_UINT8): convert(UInt8.self)
+            case Int32(DT_INT8): convert(Int8.self)
+            case Int32(DT_INT16): convert(Int16.self)
+            case Int32(DT_UINT16): convert(UInt16.self)
+            case Int32(DT_INT32): convert(Int32.self)
+            case Int32(DT_UINT32): convert(UInt32.self)
+            case Int32(DT_INT64): convert(Int64.self)
+            case Int32(DT_UINT64): convert(UInt64.self)
+            case Int32(DT_FLOAT32): convertFloat(Float.self)
+            case Int32(DT_FLOAT64): convertFloat(Double.self)
+            default:
+                throw ImagingError.unsupported(path: path, reason: "NIfTI datatype \(n.datatype) (colour, complex or 128-bit) cannot hold CT values")
+            }
+        }
+
+        // Affine (RAS) → spacing, direction, origin (LPS).
+        let useS = n.sform_code > 0
+        if !useS && n.qform_code <= 0 { warnings.append("neither sform nor qform set: geometry from pixdim only") }
+        let m: [Double] = withUnsafeBytes(of: useS ? n.sto_xyz.m : n.qto_xyz.m) { Array($0.bindMemory(to: Double.self)) }
+        let flipRAS = [-1.0, -1.0, 1.0]
+        var spacing = [0.0, 0.0, 0.0]
+        var direction = [Double](repeating: 0, count: 9)
+        for c in 0..<3 {
+            let col = (0..<3).map { r in flipRAS[r] * m[r * 4 + c] }
+            let len = (col.map { $0 * $0 }.reduce(0, +)).squareRoot()
+            guard len > 0, len.isFinite else {
+                throw ImagingError.unreadable(path: path, reason: "degenerate \(useS ? "sform" : "qform"): axis \(c) has zero length")
+            }
+            spacing[c] = len
+            for r in 0..<3 { direction[r * 3 + c] = col[r] / len }
+        }
+        func dot(_ a: Int, _ b: Int) -> Double { (0..<3).map { direction[$0 * 3 + a] * direction[$0 * 3 + b] }.reduce(0, +) }
+        if abs(dot(0, 1)) > 1e-4 || abs(dot(0, 2)) > 1e-4 || abs(dot(1, 2)) > 1e-4 {
+            warnings.append("the \(useS ? "sform" : "qform") has shear (axes not orthogonal): direction columns kept as given")
+        }
+        let origin = SIMD3(-m[3], -m[7], m[11])
+        let stem = stem(path)
+        let volume = Volume(voxels: voxels, width: nx, height: ny, depth: nz,
+                            spacing: SIMD3(spacing[0], spacing[1], spacing[2]), origin: origin, direction: direction,
+                            provenance: Provenance(patientID: stem, studyUID: stem, seriesUID: stem, modality: "CT",
+                                                   sourceFiles: [path]),
+                            warnings: warnings)
+        return volume.canonicalized()
+    }
+}
