@@ -1,0 +1,132 @@
+/// Inlinable scalar math that vectorises (no libm call per element), and SIMD reductions.
+public enum Kernels {
+    /// e^x, Cephes-style: range reduction by ln 2 and a degree-5 polynomial (≈1 ulp on the
+    /// reduced range, relative error < 2e-7). Returns 0 below -87.3 (so exp(-inf) = 0) and
+    /// +inf above 88.7.
+    @inlinable @inline(__always)
+    public static func exp(_ x0: Float) -> Float {
+        let x = min(max(x0, -87.3), 88.7)
+        let fx = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        var r = x - fx * 0.693359375
+        r = r + fx * 2.12194440e-4
+        var y: Float = 1.9875691500e-4
+        y = y * r + 1.3981999507e-3
+        y = y * r + 8.3334519073e-3
+        y = y * r + 4.1665795894e-2
+        y = y * r + 1.6666665459e-1
+        y = y * r + 5.0000001201e-1
+        y = y * (r * r) + r + 1
+        let pow2 = Float(bitPattern: UInt32(bitPattern: Int32(fx) &+ 127) << 23)
+        var out = y * pow2
+        if x0 < -87.3 { out = 0 }
+        if x0 > 88.7 { out = .infinity }
+        return out
+    }
+
+    /// tanh(x): odd polynomial for |x| < 0.625, else 1 − 2/(e^{2|x|}+1) with the sign restored
+    /// (relative error < 3e-7).
+    @inlinable @inline(__always)
+    public static func tanh(_ x: Float) -> Float {
+        let ax = abs(x)
+        // Small: Taylor/minimax, x + x^3 p(x^2) (Cephes tanhf).
+        let z = x * x
+        var p: Float = -5.70498872745e-3
+        p = p * z + 2.06390887954e-2
+        p = p * z - 5.37397155531e-2
+        p = p * z + 1.33314422036e-1
+        p = p * z - 3.33332819422e-1
+        let small = x + x * z * p
+        let e = exp(min(2 * ax, 88))
+        var big = 1 - 2 / (e + 1)
+        if x < 0 { big = -big }
+        return ax < 0.625 ? small : big
+    }
+
+    /// erf(x): for |x| < 0.84 a Taylor-like odd polynomial; else Abramowitz–Stegun 7.1.26 form
+    /// refined (absolute error < 2e-7).
+    @inlinable @inline(__always)
+    public static func erf(_ x: Float) -> Float {
+        let ax = abs(x)
+        // Small |x|: erf(x) = 2/√π (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320 + x¹³/9360)
+        let z = x * x
+        var s: Float = 1.0 / 9360
+        s = s * z - 1.0 / 1320
+        s = s * z + 1.0 / 216
+        s = s * z - 1.0 / 42
+        s = s * z + 1.0 / 10
+        s = s * z - 1.0 / 3
+        s = s * z + 1
+        let small = 1.1283791670955126 * x * s
+        // Large |x|: 1 − t·exp(−x² + poly(t)) (Numerical Recipes erfc, rel. error < 1.2e-7).
+        let t = 1 / (1 + 0.5 * ax)
+        var q: Float = 0.17087277
+        q = q * t - 0.82215223
+        q = q * t + 1.48851587
+        q = q * t - 1.13520398
+        q = q * t + 0.27886807
+        q = q * t - 0.18628806
+        q = q * t + 0.09678418
+        q = q * t + 0.37409196
+        q = q * t + 1.00002368
+        q = q * t - 1.26551223
+        var big = 1 - t * exp(-z + q)
+        if x < 0 { big = -big }
+        return ax < 0.84 ? small : big
+    }
+
+    /// 1 / (1 + e^{-x}).
+    @inlinable @inline(__always)
+    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+
+    /// Σ p[i] with eight SIMD8 accumulators, in Double-free Float (pairwise-ish accuracy).
+    @inlinable
+    public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i + 32 <= n {
+            a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            a1 += raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
+            a2 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD8<Float>.self)
+            a3 += raw.loadUnaligned(fromByteOffset: (i + 24) * 4, as: SIMD8<Float>.self)
+            i += 32
+        }
+        while i + 8 <= n { a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while i < n { s += p[i]; i += 1 }
+        return s
+    }
+
+    /// Σ p[i]² with SIMD8 accumulators.
+    @inlinable
+    public static func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i + 16 <= n {
+            let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let v1 = raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
+            a0.addProduct(v0, v0); a1.addProduct(v1, v1)
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < n { s += p[i] * p[i]; i += 1 }
+        return s
+    }
+
+    /// Σ a[i]·b[i] with SIMD8 accumulators.
+    @inlinable
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            a0.addProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            a1.addProduct(ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+}
