@@ -123,8 +123,11 @@ public struct IngestOptions: Sendable {
     /// zlib speed over size for PNGs.
     public var fastPNG: Bool
 
+    /// DICOM (GDCM) and NIfTI (libnifti2): what `axial ingest` uses.
+    public static var defaultReaders: [any VolumeReader] { [DICOMReader(), NIfTIReader()] }
+
     public init(input: URL, output: URL, windows: [CTWindow] = [CTWindow.presets[0]], channels: ChannelMode = .separate,
-                size: Int? = nil, shard: Shard = .all, readers: [any VolumeReader], progress: Progress.Style? = nil,
+                size: Int? = nil, shard: Shard = .all, readers: [any VolumeReader] = IngestOptions.defaultReaders, progress: Progress.Style? = nil,
                 fastPNG: Bool = true) {
         self.input = input; self.output = output; self.windows = windows; self.channels = channels
         self.size = size; self.shard = shard; self.readers = readers; self.progress = progress; self.fastPNG = fastPNG

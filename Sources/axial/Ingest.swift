@@ -1,0 +1,66 @@
+import ArgumentParser
+import AxialImaging
+import AxialPipeline
+import Foundation
+
+/// `axial ingest <input-root> --out <dir>`: DICOM / NIfTI → windowed 8-bit PNG slices + manifest.csv.
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cut CT series (DICOM, NIfTI) into windowed 8-bit PNG axial slices with a manifest.csv.",
+        discussion: """
+            Output: <out>/<patient>/<series_uid>/<slice>_<window>.png, <out>/manifest.csv \
+            (patient_id, study_uid, series_uid, slice_index, z_mm, window, path) and \
+            <out>/ingest_errors.csv (inputs skipped, with the reason). A rerun skips series already \
+            complete with the same settings. Windows: \(CTWindow.presets.map(\.name).joined(separator: ", ")), \
+            or W<width>/L<level>.
+            """)
+
+    @Argument(help: "Folder tree (or single file) with DICOM series and/or NIfTI volumes.")
+    var input: String
+
+    @Option(name: .long, help: "Output folder.")
+    var out: String
+
+    @Option(help: "Comma-separated windows: preset names or W<width>/L<level>.")
+    var windows = "abdomen"
+
+    @Option(help: "separate: one gray PNG per window; stacked: one RGB PNG with up to 3 windows as channels.")
+    var channels: String = "separate"
+
+    @Option(help: "Resize slices to N×N pixels (bilinear up, area-average down). Default: keep the matrix.")
+    var size: Int?
+
+    @Option(help: "Process only shard i of n (by patient), e.g. 0/4, for job arrays.")
+    var shard: String = "0/1"
+
+    @Option(name: .customLong("window-file"), help: "YAML file of window presets (shape of Manifests/windows.yaml).")
+    var windowFile: String?
+
+    @Flag(help: "No progress output (the summary is still printed).")
+    var quiet = false
+
+    func run() throws {
+        do {
+            var presets = CTWindow.presets
+            if let f = windowFile { presets = try WindowPresets.load(URL(fileURLWithPath: f)) }
+            guard let mode = ChannelMode(rawValue: channels) else {
+                throw PipelineError.invalidOption(option: "--channels", reason: "expected separate or stacked, got '\(channels)'")
+            }
+            let options = IngestOptions(
+                input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out),
+                windows: try CTWindow.parseList(windows, presets: presets), channels: mode, size: size,
+                shard: try Shard.parse(shard), progress: quiet ? .quiet : nil)
+            let summary = try AxialPipeline.Ingest.run(options)
+            print(summary.text)
+            if summary.seriesFound == 0 {
+                FileHandle.standardError.write(Data("error: no CT series found under \(input)\n".utf8))
+                throw ExitCode(2)
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
