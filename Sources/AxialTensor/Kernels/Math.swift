@@ -42,14 +42,17 @@ public enum Kernels {
         return ax < 0.625 ? small : big
     }
 
-    /// erf(x): for |x| < 0.84 a Taylor-like odd polynomial; else Abramowitz–Stegun 7.1.26 form
-    /// refined (absolute error < 2e-7).
+    /// erf(x): for |x| < 0.84 its Maclaurin series to x¹⁹; else 1 − erfc with the Numerical Recipes
+    /// erfcc Chebyshev fit (absolute error < 3e-7 against libm, tested).
     @inlinable @inline(__always)
     public static func erf(_ x: Float) -> Float {
         let ax = abs(x)
-        // Small |x|: erf(x) = 2/√π (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320 + x¹³/9360)
+        // Small |x|: the Maclaurin series 2/√π Σₙ (−1)ⁿ x²ⁿ⁺¹/(n!(2n+1)), n ≤ 9
         let z = x * x
-        var s: Float = 1.0 / 9360
+        var s: Float = -1.0 / 6894720
+        s = s * z + 1.0 / 685440
+        s = s * z - 1.0 / 75600
+        s = s * z + 1.0 / 9360
         s = s * z - 1.0 / 1320
         s = s * z + 1.0 / 216
         s = s * z - 1.0 / 42

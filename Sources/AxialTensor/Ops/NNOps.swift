@@ -3,19 +3,23 @@ import Foundation
 // Fused neural-network ops with hand-written backwards: softmax, logSoftmax, layerNorm, and the
 // composites built from primitives: l2Normalize, cosineSimilarity, dropout, embedding, attention.
 
-/// Applies `body(src, dst, n, stride)` to every 1-D fibre along `axis`.
+/// Applies `body(offset, n, stride)` to every 1-D fibre along `axis`, fibres split over
+/// `parallelFor` workers (each fibre is written by one worker only).
 @inline(__always)
 private func forEachFibre(_ shape: [Int], _ axis: Int, _ body: (_ offset: Int, _ n: Int, _ stride: Int) -> Void) {
     let (outer, n, inner) = axisSplit(shape, axis)
-    for o in 0..<outer { for j in 0..<inner { body(o * n * inner + j, n, inner) } }
+    parallelFor(outer * inner, grain: Swift.max(1, elementwiseGrain / Swift.max(n, 1))) { r in
+        for f in r { let o = f / inner, j = f % inner; body(o * n * inner + j, n, inner) }
+    }
 }
 
 /// Softmax along `axis` (max-subtracted). Backward: y·(g − Σ g·y).
 public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let a = x.normalizedAxis(axis)
     let y = Tensor.empty(x.shape)
-    let s = x.storage.pointer, d = y.storage.pointer
+    let sp = SendablePointer(x.storage.pointer), dp = SendablePointer(y.storage.pointer)
     forEachFibre(x.shape, a) { off, n, st in
+        let s = sp.p, d = dp.p
         var m = -Float.infinity
         for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
         if m == -.infinity { m = 0 }
@@ -27,8 +31,9 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let shape = x.shape
     return Tensor.record(y, inputs: [x], name: "softmax") { g in
         let gx = Tensor.empty(shape)
-        let gp = g.storage.pointer, yp = y.storage.pointer, o = gx.storage.pointer
+        let gq = SendablePointer(g.storage.pointer), yq = SendablePointer(y.storage.pointer), oq = SendablePointer(gx.storage.pointer)
         forEachFibre(shape, a) { off, n, st in
+            let gp = gq.p, yp = yq.p, o = oq.p
             var dot: Float = 0
             for k in 0..<n { dot += gp[off + k * st] * yp[off + k * st] }
             for k in 0..<n { let i = off + k * st; o[i] = yp[i] * (gp[i] - dot) }
@@ -41,8 +46,9 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
 public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let a = x.normalizedAxis(axis)
     let y = Tensor.empty(x.shape)
-    let s = x.storage.pointer, d = y.storage.pointer
+    let sp = SendablePointer(x.storage.pointer), dp = SendablePointer(y.storage.pointer)
     forEachFibre(x.shape, a) { off, n, st in
+        let s = sp.p, d = dp.p
         var m = -Float.infinity
         for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
         if m == -.infinity { m = 0 }
@@ -54,8 +60,9 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let shape = x.shape
     return Tensor.record(y, inputs: [x], name: "logSoftmax") { g in
         let gx = Tensor.empty(shape)
-        let gp = g.storage.pointer, yp = y.storage.pointer, o = gx.storage.pointer
+        let gq = SendablePointer(g.storage.pointer), yq = SendablePointer(y.storage.pointer), oq = SendablePointer(gx.storage.pointer)
         forEachFibre(shape, a) { off, n, st in
+            let gp = gq.p, yp = yq.p, o = oq.p
             var sg: Float = 0
             for k in 0..<n { sg += gp[off + k * st] }
             for k in 0..<n { let i = off + k * st; o[i] = gp[i] - Kernels.exp(yp[i]) * sg }
