@@ -2,12 +2,13 @@ import Foundation
 import Testing
 @testable import AxialStore
 
-/// Finds a Python with h5py: `$AXIAL_PYTHON`, then `python3` on PATH.
+/// Finds a Python with h5py: `$AXIAL_PYTHON`, then `python3` on PATH, then Debian's
+/// `/usr/bin/python3` (where Tools/setup's python3-h5py lands even when pyenv/conda shadow it).
 enum Python {
     static let withH5py: String? = {
         var candidates: [String] = []
         if let p = ProcessInfo.processInfo.environment["AXIAL_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates.append("python3")
+        candidates += ["python3", "/usr/bin/python3"]
         for c in candidates where (try? run(c, "import h5py, numpy", args: [])) != nil { return c }
         return nil
     }()
