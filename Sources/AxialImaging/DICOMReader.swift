@@ -168,7 +168,9 @@ public struct DICOMReader: VolumeReader {
         let firstHeader = DICOMSliceHeader(try DICOMFile(path: files[0], withPixels: false))
         let (rows, columns) = (firstHeader.rows, firstHeader.columns)
         let plane = rows * columns
-        var voxels = [Float](repeating: 0, count: plane * files.count)
+        // Uninitialised: every slot is written by its worker (in parallel, so pages fault in on
+        // all cores) or the read fails.
+        var voxels = [Float](unsafeUninitializedCapacity: plane * files.count) { _, n in n = plane * files.count }
         var headers = [DICOMSliceHeader?](repeating: nil, count: files.count)
         var failures = [String?](repeating: nil, count: files.count)
         voxels.withUnsafeMutableBufferPointer { out in
