@@ -1,0 +1,71 @@
+import AxialTensor
+
+/// Attention-based MIL as in CLEAR's downstream code (non-gated), with the padding fix.
+///
+///     h = ReLU(Linear(D, hidden)(x))                               [B, N, hidden]   encoder.*
+///     s = Linear(attnHidden, 1)(tanh(Linear(hidden, attnHidden)(h)))  [B, N]        attention.V.*, attention.w.*
+///     a = softmax over instances of s, padding masked (−∞)          [B, N]
+///     z = Σₙ aₙ hₙ                                                 [B, hidden]
+///     logits = Linear(hidden, C)(SiLU(Dropout(Linear(hidden, hidden)(LayerNorm(z)))))   head.norm/fc1/fc2
+///
+/// CLEAR: hidden = attnHidden = 256, head dropout 0.5. **[Q] fixed**: CLEAR does not mask padding.
+public final class ABMIL: MILHead {
+    public let config: HeadConfig
+    public let parameters = ParameterSet()
+    let encoder, attentionV, attentionW, fc1, fc2: LinearParameters
+    let norm: LayerNormParameters
+
+    public init(_ config: HeadConfig, generator g: inout RandomGenerator) {
+        self.config = config
+        let d = config.inputDimension, h = config.hidden, ah = config.attentionHidden
+        encoder = Init.linear(parameters, "encoder", input: d, output: h, &g)
+        attentionV = Init.linear(parameters, "attention.V", input: h, output: ah, &g)
+        attentionW = Init.linear(parameters, "attention.w", input: ah, output: 1, &g)
+        norm = Init.layerNorm(parameters, "head.norm", h)
+        fc1 = Init.linear(parameters, "head.fc1", input: h, output: h, &g)
+        fc2 = Init.linear(parameters, "head.fc2", input: h, output: config.classes, &g)
+    }
+
+    public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
+        precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "ABMIL: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
+        let b = bags.shape[0], n = bags.shape[1]
+        let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
+        let s = attentionW(tanh(attentionV(h))).reshaped([b, n])
+        let a = Heads.maskedSoftmax(s, mask: mask)
+        let z = matmul(a.reshaped([b, 1, n]), h).reshaped([b, config.hidden])
+        let y = fc2(silu(Heads.drop(fc1(norm(z)), config.headDropout, training, &g)))
+        return HeadOutput(logits: y, attention: a)
+    }
+}
+
+/// Gated attention MIL (Ilse et al. 2018; CLAM_SB without instance clustering), as peers/mil.py:
+///
+///     h = Dropout(ReLU(Linear(D, hidden)(x)))                       encoder.*
+///     s = Linear(attnHidden, 1)(tanh(V h) ⊙ sigmoid(U h))           attention.V/U/w.*
+///     a = masked softmax over instances;  z = Σ aₙ hₙ
+///     logits = Linear(hidden, C)(z)                                 classifier.*
+public final class GatedABMIL: MILHead {
+    public let config: HeadConfig
+    public let parameters = ParameterSet()
+    let encoder, attentionV, attentionU, attentionW, classifier: LinearParameters
+
+    public init(_ config: HeadConfig, generator g: inout RandomGenerator) {
+        self.config = config
+        let d = config.inputDimension, h = config.hidden, ah = config.attentionHidden
+        encoder = Init.linear(parameters, "encoder", input: d, output: h, &g)
+        attentionV = Init.linear(parameters, "attention.V", input: h, output: ah, &g)
+        attentionU = Init.linear(parameters, "attention.U", input: h, output: ah, &g)
+        attentionW = Init.linear(parameters, "attention.w", input: ah, output: 1, &g)
+        classifier = Init.linear(parameters, "classifier", input: h, output: config.classes, &g)
+    }
+
+    public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
+        precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "GatedABMIL: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
+        let b = bags.shape[0], n = bags.shape[1]
+        let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
+        let s = attentionW(tanh(attentionV(h)) * sigmoid(attentionU(h))).reshaped([b, n])
+        let a = Heads.maskedSoftmax(s, mask: mask)
+        let z = matmul(a.reshaped([b, 1, n]), h).reshaped([b, config.hidden])
+        return HeadOutput(logits: classifier(z), attention: a)
+    }
+}

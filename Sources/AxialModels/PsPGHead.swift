@@ -1,0 +1,135 @@
+import AxialTensor
+import Foundation
+
+/// PsPG (pseudo-prompt generation, PRCV 2024) as a MIL head over slice features. Classes are given
+/// by name embeddings `e_c` ([C, E], from a text tower or any given matrix; not trained), so a label
+/// never seen in training is scored from its name embedding alone (zero-shot).
+///
+/// Instances (slices play the role of PsPG's 50 CLIP tokens):
+///
+///     f = l2normalize(Linear(D, P)(x)) ⊙ mask                         [B, N, P]    encoder.*
+///     u = mean_c f,  m = max_c f                                       [B, N]
+///     a = σ(conv(u) + conv(m)),  conv = Conv1d(1, 1, k = 3, pad 1, no bias) over the instances,
+///         shared by both pools (exactly 3 parameters)                              eca.weight [1, 1, 3]
+///     g = Σₙ aₙ fₙ / n_valid                                           [B, P]  (mean of the fused tokens)
+///
+/// Prompts, one decoder per polarity s ∈ {pos, neg} (`decoder.pos.*`, `decoder.neg.*`), over T steps
+/// (default 16) for all classes at once, per sample:
+///
+///     x₀ = e_c, h₀ = 0
+///     h = GRUCell(x_t, h)                                                           gru.*
+///     h = h + MHA(h, h, h)           self-attention across the C classes            self_attention.*
+///     ctx = MHA(h, M, M)             cross-attention to THAT sample's instances,
+///                                    M = Linear(P, H)(f), padding masked            memory.*, cross_attention.*
+///     x_{t+1} = Linear(H, E)(h + ctx)    fed back                                   fc.*
+///     token_t = Linear(E, P)(Dropout(x_{t+1}))                                      proj.*
+///     prompt = l2normalize(mean_t token_t [+ Linear(E, P)(e_c) when namePrefix])    [B, C, P]
+///
+///     logit_s[b, c] = exp(logit_scale) · ⟨g_b, prompt_s[b, c]⟩                   logit_scale (init log 1/0.07)
+///
+/// Differences from the reference, on purpose: cross-attention looks at the sample's own
+/// instances (PsPG attends across the batch, [Q]); the CLIP text transformer that turns the 16
+/// tokens into a text feature is replaced by the token mean (the text tower is not part of this
+/// head); tokens are averaged over the real instances rather than summed (bags vary in length).
+/// Per-instance attention = a over the real instances, normalised to sum 1.
+public final class PsPGHead: MILHead {
+    public let config: HeadConfig
+    public let parameters = ParameterSet()
+    /// [C, E], not trained. Replace with `withClassEmbeddings` to score other labels.
+    public private(set) var classEmbeddings: Tensor
+    let encoder: LinearParameters
+    let eca: Tensor
+    let logitScale: Tensor
+    let decoders: [PromptDecoder]
+
+    struct PromptDecoder {
+        var gru: GRUParameters
+        var selfAttention, crossAttention: AttentionParameters
+        var memory, fc, proj: LinearParameters
+    }
+
+    public init(_ config: HeadConfig, classEmbeddings: Tensor, generator g: inout RandomGenerator) {
+        self.config = config
+        self.classEmbeddings = classEmbeddings.detached()
+        let p = config.hidden, e = config.embeddingDimension, hd = config.decoderHidden
+        encoder = Init.linear(parameters, "encoder", input: config.inputDimension, output: p, &g)
+        eca = parameters.add("eca.weight", Init.uniform([1, 1, 3], bound: 1 / Float(3).squareRoot(), &g))
+        logitScale = parameters.add("logit_scale", Tensor([Float(Foundation.log(1 / 0.07))]))
+        var decs: [PromptDecoder] = []
+        for s in ["pos", "neg"] {
+            let n = "decoder.\(s)"
+            decs.append(PromptDecoder(
+                gru: Init.gru(parameters, n + ".gru", input: e, hidden: hd, &g),
+                selfAttention: Init.attention(parameters, n + ".self_attention", dim: hd, heads: config.decoderHeads, &g),
+                crossAttention: Init.attention(parameters, n + ".cross_attention", dim: hd, heads: config.decoderHeads, &g),
+                memory: Init.linear(parameters, n + ".memory", input: p, output: hd, &g),
+                fc: Init.linear(parameters, n + ".fc", input: hd, output: e, &g),
+                proj: Init.linear(parameters, n + ".proj", input: e, output: p, &g)))
+        }
+        decoders = decs
+    }
+
+    /// The same head scoring another label set (zero-shot): new `[C′, E]` name embeddings, same parameters.
+    public func withClassEmbeddings(_ embeddings: Tensor) -> PsPGHead {
+        precondition(embeddings.rank == 2 && embeddings.shape[1] == config.embeddingDimension,
+                     "PsPG: class embeddings \(embeddings.shape) must be [C, \(config.embeddingDimension)]")
+        var c = config; c.classes = embeddings.shape[0]
+        var g = RandomGenerator(seed: 0)
+        let other = PsPGHead(c, classEmbeddings: embeddings, generator: &g)
+        try! other.parameters.load(parameters.stateDict())
+        return other
+    }
+
+    /// Spatial fusion weights a [B, N] from the instance features f [B, N, P] (Conv1d over instances).
+    func fusionWeights(_ f: Tensor) -> Tensor {
+        let b = f.shape[0], n = f.shape[1]
+        let w = eca.reshaped([3])
+        func conv(_ u: Tensor) -> Tensor {
+            let up = u.padded([(0, 0), (1, 1)])
+            return up.narrow(axis: 1, start: 0, length: n) * w.narrow(axis: 0, start: 0, length: 1)
+                + up.narrow(axis: 1, start: 1, length: n) * w.narrow(axis: 0, start: 1, length: 1)
+                + up.narrow(axis: 1, start: 2, length: n) * w.narrow(axis: 0, start: 2, length: 1)
+        }
+        _ = b
+        return sigmoid(conv(f.mean(axis: 2)) + conv(f.max(axis: 2)))
+    }
+
+    public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
+        precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "PsPG: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
+        let b = bags.shape[0], n = bags.shape[1], c = classEmbeddings.shape[0], e = config.embeddingDimension
+        let p = config.hidden, hd = config.decoderHidden
+        let m3 = mask.detached().reshaped([b, n, 1])
+        let f = l2Normalize(encoder(bags), axis: -1) * m3
+        let a = fusionWeights(f)                                          // [B, N]
+        let am = a * mask.detached()
+        let counts = mask.detached().sum(axis: 1, keepDims: true)         // [B, 1]
+        let pooled = matmul(am.reshaped([b, 1, n]), f).reshaped([b, p]) / counts
+        let attention = (am / am.sum(axis: 1, keepDims: true)).detached()
+
+        let e0 = classEmbeddings.reshaped([1, c, e]).expand(to: [b, c, e])
+        var prompts: [Tensor] = []
+        for dec in decoders {
+            let memory = dec.memory(f)                                     // [B, N, H]
+            var x = e0
+            var h = Tensor(zeros: [b, c, hd])
+            var tokens: Tensor? = nil
+            for _ in 0..<config.promptSteps {
+                h = dec.gru(x, h)
+                h = h + dec.selfAttention(query: h, keyValue: h).output
+                let ctx = dec.crossAttention(query: h, keyValue: memory, keyMask: mask).output
+                x = dec.fc(h + ctx)
+                let tok = dec.proj(Heads.drop(x, config.promptDropout, training, &g))
+                tokens = tokens.map { $0 + tok } ?? tok
+            }
+            var prompt = tokens! * (1 / Float(config.promptSteps))
+            if config.namePrefix { prompt = prompt + dec.proj(e0) }
+            prompts.append(l2Normalize(prompt, axis: -1))                  // [B, C, P]
+        }
+        let scale = logitScale.exp()
+        let q = pooled.reshaped([b, p, 1])
+        let pos = matmul(prompts[0], q).reshaped([b, c]) * scale
+        let neg = matmul(prompts[1], q).reshaped([b, c]) * scale
+        return HeadOutput(logits: pos - neg, attention: attention, pairLogits: stack([pos, neg], axis: 1),
+                          prompts: prompts[0], pooled: pooled, scale: scale)
+    }
+}
