@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CNIfTI", path: "Sources/CNIfTI"),
         .target(
             name: "CGDCM", path: "Sources/CGDCM",
@@ -41,7 +42,7 @@ let package = Package(
         // Engine.
         .target(name: "AxialTensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "AxialNN", dependencies: ["AxialTensor"], swiftSettings: fastMath),
-        .target(name: "AxialModels", dependencies: ["AxialNN"], resources: [.copy("Resources")], swiftSettings: fastMath),
+        .target(name: "AxialModels", dependencies: ["AxialNN", "CZlib"], resources: [.copy("Resources")], swiftSettings: fastMath),
 
         // Imaging and storage.
         .target(name: "AxialImaging", dependencies: ["CGDCM", "CNIfTI", "CPNG", "AxialTensor"], swiftSettings: fastMath),
