@@ -277,30 +277,46 @@ public protocol UnaryLayer: Module {
 
 // MARK: Default generator for initialisation
 
-/// The process-wide generator used by layer initialisers that are not given one (as torch's
-/// global generator). `seed(_:)` resets it; its stream is xoshiro256** (not torch's Mersenne
+/// The default generator used by layer initialisers that are not given one and by dropout (as
+/// torch's global generator): process-wide, or per task inside `withScopedGenerator`. `seed(_:)` resets it; its stream is xoshiro256** (not torch's Mersenne
 /// Twister), so initial values cannot equal torch's: load weights to compare with PyTorch.
 public enum DefaultGenerator {
-    private final class Box: @unchecked Sendable { let lock = NSLock(); var generator = RandomGenerator(seed: 0) }
-    private static let box = Box()
+    /// A lock-protected generator.
+    public final class Box: @unchecked Sendable {
+        let lock = NSLock()
+        var generator: RandomGenerator
+        public init(seed: UInt64) { generator = RandomGenerator(seed: seed) }
+    }
+    private static let global = Box(seed: 0)
+    @TaskLocal private static var scoped: Box?
 
-    /// Re-seeds the global generator (as `torch.manual_seed`).
-    public static func seed(_ seed: UInt64) { box.lock.lock(); box.generator = RandomGenerator(seed: seed); box.lock.unlock() }
+    private static var box: Box { scoped ?? global }
 
-    /// A new generator seeded from the next 64 bits of the global one (used by layer
+    /// Runs `body` with a private default generator seeded with `seed`: everything inside the
+    /// scope (initialisers, dropout, `seed`, `state`) uses it instead of the process-wide one, so
+    /// concurrent tasks (parallel folds, tests) do not interleave their streams.
+    public static func withScopedGenerator<R>(seed: UInt64, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(Box(seed: seed)) { try body() }
+    }
+
+    /// Re-seeds the default generator (as `torch.manual_seed`).
+    public static func seed(_ seed: UInt64) { with { $0 = RandomGenerator(seed: seed) } }
+
+    /// A new generator seeded from the next 64 bits of the default one (used by layer
     /// initialisers without an explicit generator: reproducible after `seed(_:)`).
     public static func splitOff() -> RandomGenerator { with { g in RandomGenerator(seed: g.next()) } }
 
-    /// The global generator's state words (for checkpoints) / restores it.
+    /// The default generator's state words (for checkpoints) / restores it.
     public static var state: [UInt64] {
         get { with { $0.state } }
         set { with { $0.state = newValue } }
     }
 
-    /// Runs `body` with exclusive access to the global generator.
+    /// Runs `body` with exclusive access to the default generator.
     public static func with<R>(_ body: (inout RandomGenerator) -> R) -> R {
-        box.lock.lock(); defer { box.lock.unlock() }
-        return body(&box.generator)
+        let b = box
+        b.lock.lock(); defer { b.lock.unlock() }
+        return body(&b.generator)
     }
 }
 

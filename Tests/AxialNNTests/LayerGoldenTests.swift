@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import AxialNN
+import AxialTensor
+
+/// Layers against PyTorch: load the fixture's weights, compare outputs, input and parameter gradients.
+@Suite struct LayerGoldenTests {
+    /// Runs `forward` on the case's inputs (those in `differentiable` as leaves), backprops Σ out·R.
+    func check(_ name: String, _ module: Module, differentiable: Set<Int>, atol: Float = 1e-5, rtol: Float = 1e-4,
+               _ forward: ([Tensor]) -> [Tensor]) throws {
+        try module.loadStateDict(NNGoldens.group("\(name).param"))
+        let ins = NNGoldens.group("\(name).in")
+        var inputs = (0..<ins.count).map { ins[String($0)]! }
+        for i in differentiable { inputs[i] = inputs[i].requiringGrad() }
+        let outs = forward(inputs)
+        var total: Tensor? = nil
+        for (j, o) in outs.enumerated() {
+            expectClose(o, NNGoldens.t("\(name).out.\(j)"), atol: atol, rtol: rtol, "\(name) output \(j)")
+            let r = (o * NNGoldens.t("\(name).R.\(j)")).sum()
+            total = total.map { $0 + r } ?? r
+        }
+        total!.backward()
+        for i in differentiable {
+            expectClose(inputs[i].grad!, NNGoldens.t("\(name).grad.\(i)"), atol: atol, rtol: rtol, "\(name) d input \(i)")
+        }
+        for (k, p) in module.namedParameters() {
+            expectClose(p.grad ?? Tensor(zeros: p.shape), NNGoldens.t("\(name).pgrad.\(k)"), atol: atol, rtol: rtol, "\(name) d \(k)")
+        }
+    }
+
+    @Test func linear() throws {
+        let l = Linear(5, 3)
+        try check("linear", l, differentiable: [0]) { [l($0[0])] }
+    }
+
+    @Test func layerNorm() throws {
+        let l = LayerNorm(6)
+        try check("layernorm", l, differentiable: [0]) { [l($0[0])] }
+    }
+
+    @Test func embedding() throws {
+        let e = Embedding(7, 4)
+        try check("embedding", e, differentiable: []) { [e($0[0])] }
+    }
+
+    @Test func mlp() throws {
+        let m = MLP(5, hidden: [8, 6], 3, activation: .gelu)
+        try check("mlp", m, differentiable: [0]) { [m($0[0])] }
+    }
+
+    @Test func multiheadCrossAttentionWithPaddingMask() throws {
+        let a = MultiheadAttention(embedDimensions: 8, numHeads: 2)
+        #expect(a.namedParameters().map(\.0) == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"])
+        try check("mha_cross", a, differentiable: [0, 1, 2]) { x in
+            let (o, w) = a(x[0], x[1], x[2], keyPaddingMask: x[3], needWeights: true)
+            return [o, w!]
+        }
+    }
+
+    @Test func multiheadSelfAttentionCausalPerHeadWeights() throws {
+        let a = MultiheadAttention(embedDimensions: 8, numHeads: 4)
+        try check("mha_self", a, differentiable: [0]) { x in
+            let (o, w) = a(x[0], x[0], x[0], attentionMask: x[1], needWeights: true, averageWeights: false)
+            return [o, w!]
+        }
+    }
+
+    @Test func gruCell() throws {
+        let c = GRUCell(5, 4)
+        #expect(c.namedParameters().map(\.0) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"])
+        try check("gru", c, differentiable: [0, 1]) { [c($0[0], hidden: $0[1])] }
+    }
+
+    @Test func lstmCell() throws {
+        let c = LSTMCell(5, 4)
+        try check("lstm", c, differentiable: [0, 1, 2]) { x in
+            let (h, cc) = c(x[0], state: (x[1], x[2]))
+            return [h, cc]
+        }
+    }
+}
