@@ -79,3 +79,40 @@ import AxialTensor
         }
     }
 }
+
+@Suite struct ConvolutionGoldenTests {
+    let base = LayerGoldenTests()
+
+    @Test func conv1d() throws {
+        let c = Conv1d(2, 4, kernelSize: 3, stride: 2, padding: 1)
+        try base.check("conv1d", c, differentiable: [0]) { [c($0[0])] }
+        let eca = Conv1d(1, 1, kernelSize: 3, padding: 1, bias: false)
+        #expect(eca.parameterCount() == 3)
+        try base.check("conv1d_eca", eca, differentiable: [0]) { [eca($0[0])] }
+    }
+
+    @Test func conv2dGroupedDilated() throws {
+        let c = Conv2d(4, 6, kernelSize: [3, 2], stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2)
+        try base.check("conv2d", c, differentiable: [0]) { [c($0[0])] }
+    }
+
+    @Test func convTranspose2d() throws {
+        let c = ConvTranspose2d(3, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1)
+        try base.check("conv_transpose2d", c, differentiable: [0]) { [c($0[0])] }
+    }
+
+    @Test func batchNorm2dTrainingUpdatesRunningStats() throws {
+        let bn = BatchNorm2d(3)
+        #expect(bn.namedBuffers().map(\.0) == ["running_mean", "running_var", "num_batches_tracked"])
+        try base.check("bn2d_train", bn, differentiable: [0]) { [bn($0[0])] }
+        expectClose(bn.runningMean!.value, NNGoldens.t("bn2d_train.after.running_mean"), "running_mean")
+        expectClose(bn.runningVar!.value, NNGoldens.t("bn2d_train.after.running_var"), "running_var")
+        #expect(bn.numBatchesTracked!.value.item() == NNGoldens.t("bn2d_train.after.num_batches_tracked").item())
+    }
+
+    @Test func batchNorm1dEval() throws {
+        let bn = BatchNorm1d(5)
+        bn.eval()
+        try base.check("bn1d_eval", bn, differentiable: [0]) { [bn($0[0])] }
+    }
+}

@@ -110,6 +110,26 @@ layer_case("mha_self", nn.MultiheadAttention(8, 4, batch_first=True), [randn(3, 
 layer_case("gru", nn.GRUCell(5, 4), [randn(3, 5), randn(3, 4)], lambda m, x, h: m(x, h))
 layer_case("lstm", nn.LSTMCell(5, 4), [randn(3, 5), randn(3, 4), randn(3, 4)], lambda m, x, h, c: m(x, (h, c)))
 
+layer_case("conv1d", nn.Conv1d(2, 4, 3, stride=2, padding=1), [randn(2, 2, 7)], lambda m, x: m(x))
+layer_case("conv1d_eca", nn.Conv1d(1, 1, 3, padding=1, bias=False), [randn(2, 1, 9)], lambda m, x: m(x))
+layer_case("conv2d", nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2), [randn(2, 4, 6, 7)],
+           lambda m, x: m(x))
+layer_case("conv_transpose2d", nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), [randn(2, 3, 4, 3)],
+           lambda m, x: m(x))
+bn = nn.BatchNorm2d(3)
+with torch.no_grad():
+    bn.weight.copy_(torch.rand(3) + 0.5); bn.bias.copy_(torch.randn(3))
+    bn.running_mean.copy_(torch.randn(3) * 0.1); bn.running_var.copy_(torch.rand(3) + 0.5)
+layer_case("bn2d_train", bn, [randn(4, 3, 2, 3) * 2 + 1], lambda m, x: m(x))
+for k in ["running_mean", "running_var", "num_batches_tracked"]:
+    put(f"bn2d_train.after.{k}", getattr(bn, k))
+bn1 = nn.BatchNorm1d(5)
+with torch.no_grad():
+    bn1.weight.copy_(torch.rand(5) + 0.5); bn1.bias.copy_(torch.randn(5))
+    bn1.running_mean.copy_(torch.randn(5)); bn1.running_var.copy_(torch.rand(5) + 0.5)
+bn1.eval()
+layer_case("bn1d_eval", bn1, [randn(4, 5)], lambda m, x: m(x))
+
 
 # ---------------------------------------------------------------- losses (value + input gradient)
 def loss_case(name, inputs, fn, grad_inputs=None):
