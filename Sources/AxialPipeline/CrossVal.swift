@@ -1,0 +1,434 @@
+import AxialEval
+import AxialModels
+import AxialStore
+import AxialTensor
+import Foundation
+
+/// `axial crossval`: patient-level stratified K-fold training of a MIL head on the feature store.
+///
+/// Fixes over CLEAR's downstream code (REFERENCE.md §1 [Q]): splits are stratified (multi-label:
+/// iterative stratification) and saved to `splits.json` for reuse; every fold starts from a fresh,
+/// per-fold-seeded initialisation; early stopping and model selection use a validation split drawn
+/// from the training patients only; imbalance uses `pos_weight` (n_neg/n_pos per class); padding
+/// is masked in the attention; AUROC (in `axial statistics`) is computed on continuous scores.
+///
+/// Output folder:
+///
+///     task.yaml  splits.json  cohort_report.txt
+///     fold-k/model.safetensors     state dict + metadata (head config JSON, task YAML, windows, …)
+///     fold-k/patient_preds.csv     patient_id, label columns, score_<class> (probabilities)
+///     fold-k/slice_attention.csv   patient_id, slice_index, z_mm, window, attention
+///     fold-k/training.csv          epoch, train_loss, valid_loss, valid_macro_auroc, seconds, best
+///     fold-k/loss_curve.svg
+///
+/// A fold whose `patient_preds.csv` and `model.safetensors` exist is skipped on rerun.
+public struct CrossValOptions: Sendable {
+    public var features: URL
+    public var table: URL
+    /// Task name (Manifests/tasks/<name>.yaml) or YAML path.
+    public var task: String
+    public var tasksDirectory = URL(fileURLWithPath: "Manifests/tasks")
+    public var head: HeadKind
+    public var out: URL
+    public var folds = 5
+    public var seed: UInt64 = 0
+    /// CLEAR: 32 epochs, lr 1e-4, batch 64, bag 512, patience 8, Adam.
+    public var epochs = 32
+    public var learningRate: Float = 1e-4
+    public var weightDecay: Float = 0
+    public var batchSize = 64
+    public var maxBag: Int? = 512
+    public var windows: [String]? = nil
+    public var keySlices: URL? = nil
+    public var patience = 8
+    public var validationFraction = 0.2
+    /// Head sizes (nil: the head's defaults).
+    public var hidden: Int? = nil
+    public var attentionHidden: Int? = nil
+    public var seeds: Int? = nil
+    public var heads: Int? = nil
+    /// PsPG: class-name embeddings (safetensors: one [E] tensor per class name or id, or
+    /// `embeddings` [C, E]); nil: fixed pseudo-random unit vectors per class name (until a text
+    /// tower provides them).
+    public var classEmbeddings: URL? = nil
+    public var pairLossWeight: Float = 0
+    public var log: @Sendable (String) -> Void = { print($0) }
+
+    public init(features: URL, table: URL, task: String, head: HeadKind, out: URL) {
+        self.features = features; self.table = table; self.task = task; self.head = head; self.out = out
+    }
+}
+
+public struct CrossValResult: Sendable {
+    public var task: TaskSpec
+    public var splits: Splits
+    public var foldsTrained: [Int]
+    public var foldsSkipped: [Int]
+    public var warnings: [String]
+}
+
+/// What a trained fold model needs at inference.
+public struct MILModel {
+    public var head: MILHead
+    public var task: TaskSpec
+    public var taskYAML: String
+    public var windows: [String]?
+    public var maxBag: Int?
+    public var url: URL?
+}
+
+public enum CrossVal {
+    public static let modelFormat = "axial-mil/1"
+
+    public static func run(_ o: CrossValOptions) throws -> CrossValResult {
+        guard o.folds >= 2 else { throw MILError.options("--folds must be ≥ 2, got \(o.folds)") }
+        guard o.epochs >= 1, o.batchSize >= 1, o.patience >= 1 else { throw MILError.options("--epochs, --batch and --patience must be ≥ 1") }
+        if let m = o.maxBag, m < 1 { throw MILError.options("--max-bag must be ≥ 1, got \(m)") }
+        let (task, taskYAML) = try loadTask(o.task, tasksDirectory: o.tasksDirectory)
+        if o.head == .pspg && task.kind == .multiclass {
+            throw MILError.options("the PsPG head is for binary / multi-label tasks; '\(task.name)' is multi-class")
+        }
+        try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
+
+        // 1. Validate the cohort before any training.
+        let files = try Cohort.featureFiles(in: o.features)
+        let (cohort, report) = try Cohort.load(table: o.table, task: task, featureFiles: files)
+        try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
+        var warnings = report.warnings.map(\.description)
+        for w in warnings { o.log("warning: \(w)") }
+        try AtomicFile.write(Data(taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
+
+        // 2. Splits (reused when present).
+        let (splits, reused, splitWarnings) = try Splitter.loadOrCreate(at: o.out.appendingPathComponent("splits.json"), cohort: cohort,
+                                                                       folds: o.folds, seed: o.seed, validationFraction: o.validationFraction)
+        warnings += splitWarnings
+        for w in splitWarnings { o.log("warning: \(w)") }
+        o.log("crossval: \(task.name) (\(task.kind.rawValue), \(task.classes.count) class(es)), \(cohort.count) patients, \(o.folds) folds (\(splits.method)\(reused ? ", splits.json reused" : "")), head \(o.head.rawValue)")
+
+        // 3. Bags (all usable patients, chosen windows) and key slices.
+        let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
+        var bags: [String: PatientBag] = [:]
+        var dimension = 0
+        for id in cohort.patientIDs {
+            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
+            let bag = try Bags.load(url, patientID: id, windows: o.windows)
+            if dimension == 0 { dimension = bag.dimension }
+            guard bag.dimension == dimension else {
+                throw MILError.features(path: url.path, reason: "feature width \(bag.dimension) differs from the other patients' \(dimension)")
+            }
+            bags[id] = bag
+        }
+        let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
+
+        var config = HeadConfig(kind: o.head, inputDimension: dimension, classes: task.classes.count)
+        if let h = o.hidden { config.hidden = h }
+        if let a = o.attentionHidden { config.attentionHidden = a }
+        if let s = o.seeds { config.seeds = s }
+        if let h = o.heads { config.heads = h }
+        var embeddings: Tensor? = nil
+        if o.head == .pspg {
+            embeddings = try ClassEmbeddings.load(task: task, file: o.classEmbeddings, dimension: config.embeddingDimension)
+            config.embeddingDimension = embeddings!.shape[1]
+        }
+        try config.validate()
+
+        var trained: [Int] = [], skipped: [Int] = []
+        for fold in splits.folds {
+            let dir = o.out.appendingPathComponent("fold-\(fold.fold)")
+            let done = ["patient_preds.csv", "model.safetensors"].allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
+            if done {
+                o.log("fold \(fold.fold): done already, skipped")
+                skipped.append(fold.fold); continue
+            }
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let foldSeed = o.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(fold.fold + 1) &* 0xBF58_476D_1CE4_E5B9
+            let head = try Heads.make(config, seed: foldSeed, classEmbeddings: embeddings)
+            let trainBags = fold.train.map { bags[$0]! }, trainLabels = fold.train.map { labelOf[$0]! }
+            let validBags = fold.valid.map { bags[$0]! }, validLabels = fold.valid.map { labelOf[$0]! }
+            let loss = LossFunction(task: task, head: o.head, trainLabels: trainLabels, pairWeight: o.pairLossWeight)
+            let history = try train(head, loss: loss, task: task, train: (trainBags, trainLabels), valid: (validBags, validLabels),
+                                    options: o, seed: foldSeed, keySlices: keySlices, fold: fold.fold, totalFolds: splits.folds.count)
+            let model = MILModel(head: head, task: task, taskYAML: taskYAML, windows: o.windows, maxBag: o.maxBag, url: nil)
+            try writeModel(model, to: dir.appendingPathComponent("model.safetensors"),
+                           extra: ["fold": "\(fold.fold)", "best_epoch": "\(history.bestEpoch)", "seed": "\(o.seed)", "splits_seed": "\(splits.seed)"])
+            try writeHistory(history, fold: fold.fold, to: dir)
+            let testBags = fold.test.map { bags[$0]! }
+            let preds = predict([model], bags: testBags, keySlices: keySlices, seed: o.seed)
+            try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir)
+            o.log("fold \(fold.fold): best epoch \(history.bestEpoch), \(fold.test.count) test patients written")
+            trained.append(fold.fold)
+        }
+        return CrossValResult(task: task, splits: splits, foldsTrained: trained, foldsSkipped: skipped, warnings: warnings)
+    }
+
+    /// Task spec and its YAML text (copied to the output as task.yaml).
+    public static func loadTask(_ nameOrPath: String, tasksDirectory: URL) throws -> (TaskSpec, String) {
+        let spec = try TaskSpec.load(nameOrPath, tasksDirectory: tasksDirectory)
+        let isPath = nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/")
+        let url = isPath ? URL(fileURLWithPath: nameOrPath) : tasksDirectory.appendingPathComponent(nameOrPath + ".yaml")
+        return (spec, try String(contentsOf: url, encoding: .utf8))
+    }
+
+    // MARK: Training
+
+    /// The task's loss: BCE-with-logits with pos_weight (binary / multi-label), cross-entropy with
+    /// inverse-frequency class weights (multi-class), PsPG's ASL + margin (+ pair) for the PsPG head.
+    public struct LossFunction: Sendable {
+        public var task: TaskSpec
+        public var head: HeadKind
+        public var posWeight: [Float]
+        public var classWeight: [Float]
+        public var pairWeight: Float
+
+        public init(task: TaskSpec, head: HeadKind, trainLabels: [[Int]], pairWeight: Float = 0) {
+            self.task = task; self.head = head; self.pairWeight = pairWeight
+            let c = task.classes.count
+            posWeight = HeadLosses.posWeight(trainLabels, classes: c)
+            classWeight = HeadLosses.classWeights(trainLabels.map { $0.firstIndex(of: 1) ?? -1 }, classes: c)
+        }
+
+        public func callAsFunction(_ out: HeadOutput, labels: [[Int]]) -> Tensor {
+            let c = task.classes.count
+            if task.kind == .multiclass {
+                return HeadLosses.crossEntropy(out.logits, classIndex: labels.map { $0.firstIndex(of: 1) ?? -1 }, weight: classWeight)
+            }
+            let y = Tensor(shape: [labels.count, c], scalars: labels.flatMap { $0.map(Float.init) })
+            if head == .pspg { return HeadLosses.pspg(out, targets: y, pairWeight: pairWeight) }
+            return HeadLosses.bceWithLogits(out.logits, targets: y, posWeight: posWeight)
+        }
+    }
+
+    public struct History: Sendable {
+        public var rows: [(epoch: Int, train: Double, valid: Double?, auroc: Double?, seconds: Double)] = []
+        public var bestEpoch = 0
+    }
+
+    static func rngSeed(_ parts: UInt64...) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3
+        for p in parts { h = (h ^ p) &* 0x100_0000_01B3; h ^= h >> 29 }
+        return h
+    }
+
+    static func train(_ head: MILHead, loss: LossFunction, task: TaskSpec, train: ([PatientBag], [[Int]]), valid: ([PatientBag], [[Int]]),
+                      options o: CrossValOptions, seed: UInt64, keySlices: [String: Set<Int>], fold: Int, totalFolds: Int) throws -> History {
+        let adam = HeadAdam(head.parameters, learningRate: o.learningRate, weightDecay: o.weightDecay)
+        var history = History()
+        var best = Double.infinity, bestState = head.parameters.stateDict(), sinceBest = 0
+        let n = train.0.count
+        for epoch in 1...o.epochs {
+            let t0 = Date()
+            var rng = RandomGenerator(seed: rngSeed(seed, UInt64(epoch)))
+            let order = rng.permutation(n)
+            var total = 0.0, seen = 0
+            for start in stride(from: 0, to: n, by: o.batchSize) {
+                let idx = Array(order[start..<min(n, start + o.batchSize)])
+                let sampled = idx.map { i -> PatientBag in
+                    let bag = train.0[i]
+                    return bag.subset(Bags.sampleRows(sliceIndex: bag.sliceIndex, maxSize: o.maxBag, keySlices: keySlices[bag.patientID] ?? [], rng: &rng))
+                }
+                let (x, mask) = Bags.batch(sampled)
+                adam.zeroGrad()
+                let out = head.forward(x, mask: mask, training: true, rng: &rng)
+                let l = loss(out, labels: idx.map { train.1[$0] })
+                l.backward()
+                adam.step()
+                total += Double(l.item()) * Double(idx.count); seen += idx.count
+            }
+            let trainLoss = total / Double(max(seen, 1))
+            var validLoss: Double? = nil, auroc: Double? = nil
+            if !valid.0.isEmpty {
+                let (l, scores) = evaluate(head, loss: loss, bags: valid.0, labels: valid.1, maxBag: o.maxBag, keySlices: keySlices, seed: seed, batch: o.batchSize)
+                validLoss = l
+                let data = LabelScores(classes: task.classes.map(\.name), patientIDs: valid.0.map(\.patientID), labels: valid.1, scores: scores)
+                auroc = Metrics.summarize(data).macroAUROC
+            }
+            let monitored = validLoss ?? trainLoss
+            let improved = monitored < best - 1e-7
+            if improved { best = monitored; bestState = head.parameters.stateDict(); history.bestEpoch = epoch; sinceBest = 0 } else { sinceBest += 1 }
+            let secs = Date().timeIntervalSince(t0)
+            history.rows.append((epoch, trainLoss, validLoss, auroc, secs))
+            func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+            o.log("fold \(fold + 1)/\(totalFolds) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
+            if sinceBest >= o.patience { o.log("fold \(fold + 1)/\(totalFolds): early stop after epoch \(epoch) (best \(history.bestEpoch))"); break }
+        }
+        try head.parameters.load(bestState)
+        return history
+    }
+
+    /// Mean loss and probabilities on bags (no dropout, deterministic sampling).
+    static func evaluate(_ head: MILHead, loss: LossFunction, bags: [PatientBag], labels: [[Int]], maxBag: Int?, keySlices: [String: Set<Int>],
+                         seed: UInt64, batch: Int) -> (Double, [[Double]]) {
+        var total = 0.0, scores: [[Double]] = []
+        withNoGrad {
+            for start in stride(from: 0, to: bags.count, by: batch) {
+                let range = start..<min(bags.count, start + batch)
+                let sampled = range.map { i in inferenceBag(bags[i], maxBag: maxBag, keySlices: keySlices, seed: seed) }
+                let (x, mask) = Bags.batch(sampled)
+                let out = head.forward(x, mask: mask)
+                total += Double(loss(out, labels: Array(labels[range])).item()) * Double(range.count)
+                scores += probabilities(out.logits, kind: loss.task.kind)
+            }
+        }
+        return (total / Double(max(bags.count, 1)), scores)
+    }
+
+    /// The rows used at inference: all, or a deterministic key-slice-aware sample per patient.
+    static func inferenceBag(_ bag: PatientBag, maxBag: Int?, keySlices: [String: Set<Int>], seed: UInt64) -> PatientBag {
+        guard let m = maxBag, bag.count > m else { return bag }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bag.patientID.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        var rng = RandomGenerator(seed: rngSeed(seed, h))
+        return bag.subset(Bags.sampleRows(sliceIndex: bag.sliceIndex, maxSize: m, keySlices: keySlices[bag.patientID] ?? [], rng: &rng))
+    }
+
+    /// Sigmoid (binary / multi-label) or softmax (multi-class) of logits [B, C].
+    static func probabilities(_ logits: Tensor, kind: TaskKind) -> [[Double]] {
+        let p = kind == .multiclass ? softmax(logits, axis: 1) : sigmoid(logits)
+        let c = logits.shape[1], s = p.scalars
+        return (0..<logits.shape[0]).map { b in (0..<c).map { Double(s[b * c + $0]) } }
+    }
+
+    // MARK: Prediction (shared with deploy)
+
+    public struct PatientPrediction: Sendable {
+        public var bag: PatientBag
+        public var scores: [Double]
+        public var attention: [Float]
+    }
+
+    /// Mean ensemble of `models` (probabilities and attention averaged) on each bag.
+    public static func predict(_ models: [MILModel], bags: [PatientBag], keySlices: [String: Set<Int>], seed: UInt64, batch: Int = 16) -> [PatientPrediction] {
+        var out: [PatientPrediction] = []
+        withNoGrad {
+            for start in stride(from: 0, to: bags.count, by: batch) {
+                let used = bags[start..<min(bags.count, start + batch)].map { inferenceBag($0, maxBag: models[0].maxBag, keySlices: keySlices, seed: seed) }
+                let (x, mask) = Bags.batch(used)
+                var scores = [[Double]](repeating: [], count: used.count)
+                var att = [[Float]](repeating: [], count: used.count)
+                for model in models {
+                    let o = model.head.forward(x, mask: mask)
+                    let p = probabilities(o.logits, kind: model.task.kind)
+                    let a = o.attention.scalars, nmax = x.shape[1]
+                    for b in used.indices {
+                        scores[b] = scores[b].isEmpty ? p[b] : zip(scores[b], p[b]).map(+)
+                        let row = Array(a[(b * nmax)..<(b * nmax + used[b].count)])
+                        att[b] = att[b].isEmpty ? row : zip(att[b], row).map(+)
+                    }
+                }
+                let k = Double(models.count)
+                for b in used.indices {
+                    out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) }))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Label cell as written to patient_preds.csv: 1 / 0 / blank, or the class name (multi-class).
+    static func labelCells(_ labels: [Int]?, task: TaskSpec) -> [String] {
+        guard let labels else { return task.labelColumns.map { _ in "" } }
+        if task.kind == .multiclass { return [labels.firstIndex(of: 1).map { task.classes[$0].name } ?? ""] }
+        return labels.map { $0 == 1 ? "1" : $0 == 0 ? "0" : "" }
+    }
+
+    /// Writes patient_preds.csv and slice_attention.csv (atomically).
+    public static func writePredictions(_ preds: [PatientPrediction], task: TaskSpec, labels: [[Int]?], to dir: URL) throws {
+        var pp = CSVTable(header: ["patient_id"] + task.labelColumns + task.scoreColumns)
+        var sa = CSVTable(header: ["patient_id", "slice_index", "z_mm", "window", "attention"])
+        for (p, l) in zip(preds, labels) {
+            pp.rows.append([p.bag.patientID] + labelCells(l, task: task) + p.scores.map { String(format: "%.8g", $0) })
+            for i in 0..<p.bag.count {
+                sa.rows.append([p.bag.patientID, "\(p.bag.sliceIndex[i])", String(format: "%.3f", p.bag.zMM[i]), p.bag.window[i], String(format: "%.6g", p.attention[i])])
+            }
+        }
+        try sa.write(to: dir.appendingPathComponent("slice_attention.csv"))
+        try pp.write(to: dir.appendingPathComponent("patient_preds.csv"))
+    }
+
+    static func writeHistory(_ h: History, fold: Int, to dir: URL) throws {
+        func f(_ v: Double?) -> String { v.map { String(format: "%.6g", $0) } ?? "" }
+        var t = CSVTable(header: ["epoch", "train_loss", "valid_loss", "valid_macro_auroc", "seconds", "best"])
+        for r in h.rows { t.rows.append(["\(r.epoch)", f(r.train), f(r.valid), f(r.auroc), String(format: "%.3f", r.seconds), r.epoch == h.bestEpoch ? "1" : "0"]) }
+        try t.write(to: dir.appendingPathComponent("training.csv"))
+        var plot = SVGPlot(title: "Fold \(fold) loss", xLabel: "epoch", yLabel: "loss")
+        let epochs = h.rows.map { Double($0.epoch) }
+        plot.add(x: epochs, y: h.rows.map(\.train), label: "train")
+        let v = h.rows.filter { $0.valid != nil }
+        if !v.isEmpty { plot.add(x: v.map { Double($0.epoch) }, y: v.map { $0.valid! }, label: "validation") }
+        plot.markers = [(Double(h.bestEpoch), "best")]
+        try AtomicFile.write(Data(plot.svg.utf8), to: dir.appendingPathComponent("loss_curve.svg"))
+    }
+
+    // MARK: Model files
+
+    public static func writeModel(_ m: MILModel, to url: URL, extra: [String: String] = [:]) throws {
+        var tensors = m.head.parameters.stateDict()
+        if let p = m.head as? PsPGHead { tensors["buffer.class_embeddings"] = p.classEmbeddings }
+        var meta = extra
+        meta["format"] = modelFormat
+        meta["head_config"] = m.head.config.json
+        meta["task_yaml"] = m.taskYAML
+        meta["windows"] = m.windows?.joined(separator: "\n") ?? ""
+        meta["max_bag"] = m.maxBag.map(String.init) ?? ""
+        meta["axial_version"] = AxialStore.axialVersion
+        do { try SafeTensors.write(tensors, metadata: meta, to: url) } catch {
+            throw MILError.model(path: url.path, reason: "cannot write: \(error)")
+        }
+    }
+
+    public static func readModel(_ url: URL) throws -> MILModel {
+        let tensors: [String: Tensor], meta: [String: String]
+        do { (tensors, meta) = try SafeTensors.read(url) } catch { throw MILError.model(path: url.path, reason: "cannot read: \(error)") }
+        guard meta["format"] == modelFormat, let cfgText = meta["head_config"], let yaml = meta["task_yaml"] else {
+            throw MILError.model(path: url.path, reason: "not an Axial MIL model (metadata 'format' = \(meta["format"] ?? "none"), expected \(modelFormat))")
+        }
+        do {
+            let config = try HeadConfig.fromJSON(cfgText)
+            let task = try TaskSpec.parse(yaml, path: url.path + ":task_yaml")
+            var state = tensors
+            let emb = state.removeValue(forKey: "buffer.class_embeddings")
+            let head = try Heads.make(config, seed: 0, classEmbeddings: emb)
+            try head.parameters.load(state, source: url.path)
+            let windows = meta["windows"].flatMap { $0.isEmpty ? nil : $0.components(separatedBy: "\n") }
+            return MILModel(head: head, task: task, taskYAML: yaml, windows: windows, maxBag: meta["max_bag"].flatMap { Int($0) }, url: url)
+        } catch let e as MILError { throw e } catch {
+            throw MILError.model(path: url.path, reason: "\(error)")
+        }
+    }
+}
+
+/// Class-name embeddings for the PsPG head.
+public enum ClassEmbeddings {
+    /// From a safetensors file (a tensor per class name or id, or `embeddings` [C, E]); without a
+    /// file, fixed pseudo-random unit vectors seeded by each class name (stand-ins until a text
+    /// tower provides real ones; they identify classes but carry no meaning, so no zero-shot).
+    public static func load(task: TaskSpec, file: URL?, dimension: Int) throws -> Tensor {
+        let c = task.classes.count
+        guard let file else {
+            var rows: [Float] = []
+            for cls in task.classes {
+                var h: UInt64 = 0xCBF2_9CE4_8422_2325
+                for b in cls.name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+                var g = RandomGenerator(seed: h)
+                let v = (0..<dimension).map { _ in g.normal() }
+                let norm = v.map { $0 * $0 }.reduce(0, +).squareRoot()
+                rows += v.map { $0 / norm }
+            }
+            return Tensor(shape: [c, dimension], scalars: rows)
+        }
+        let tensors: [String: Tensor]
+        do { tensors = try SafeTensors.read(file).tensors } catch { throw MILError.model(path: file.path, reason: "cannot read class embeddings: \(error)") }
+        if let all = tensors["embeddings"] {
+            guard all.rank == 2, all.shape[0] == c else { throw MILError.model(path: file.path, reason: "'embeddings' is \(all.shape), expected [\(c), E]") }
+            return all.detached()
+        }
+        let rows = try task.classes.map { cls -> Tensor in
+            guard let t = tensors[cls.name] ?? tensors[cls.id] else {
+                throw MILError.model(path: file.path, reason: "no embedding for class '\(cls.name)' (keys: \(tensors.keys.sorted().joined(separator: ", ")))")
+            }
+            return t.reshaped([t.count])
+        }
+        guard Set(rows.map(\.count)).count == 1 else { throw MILError.model(path: file.path, reason: "class embeddings differ in length") }
+        return stack(rows, axis: 0).detached()
+    }
+}

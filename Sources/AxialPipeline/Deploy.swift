@@ -1,0 +1,90 @@
+import AxialEval
+import AxialModels
+import AxialStore
+import AxialTensor
+import Foundation
+
+/// `axial deploy`: one or several trained fold models on a (new) cohort, mean ensemble.
+/// Writes `task.yaml`, `patient_preds.csv` (labels from `--table` when given, else blank) and
+/// `slice_attention.csv` — the same files as a crossval fold, so `axial statistics` reads them.
+public struct DeployOptions: Sendable {
+    /// Crossval folders (their fold-*/model.safetensors) and/or model files.
+    public var models: [URL]
+    public var features: URL
+    public var out: URL
+    public var table: URL? = nil
+    public var keySlices: URL? = nil
+    public var seed: UInt64 = 0
+    public var log: @Sendable (String) -> Void = { print($0) }
+    public init(models: [URL], features: URL, out: URL) { self.models = models; self.features = features; self.out = out }
+}
+
+public enum Deploy {
+    /// Model files: a file as is; a folder → its fold-*/model.safetensors (fold order), else model.safetensors.
+    public static func modelFiles(_ paths: [URL]) throws -> [URL] {
+        var out: [URL] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p.path, isDirectory: &isDir) else { throw MILError.model(path: p.path, reason: "no such file or folder") }
+            if !isDir.boolValue { out.append(p); continue }
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: p.path)) ?? []
+            let folds = entries.compactMap { e -> (Int, URL)? in
+                guard e.hasPrefix("fold-"), let k = Int(e.dropFirst(5)) else { return nil }
+                let u = p.appendingPathComponent(e).appendingPathComponent("model.safetensors")
+                return FileManager.default.fileExists(atPath: u.path) ? (k, u) : nil
+            }.sorted { $0.0 < $1.0 }.map(\.1)
+            if !folds.isEmpty { out += folds; continue }
+            let single = p.appendingPathComponent("model.safetensors")
+            guard FileManager.default.fileExists(atPath: single.path) else { throw MILError.model(path: p.path, reason: "no fold-*/model.safetensors or model.safetensors here") }
+            out.append(single)
+        }
+        return out
+    }
+
+    @discardableResult
+    public static func run(_ o: DeployOptions) throws -> (task: TaskSpec, patients: Int, models: Int) {
+        let files = try modelFiles(o.models)
+        let models = try files.map(CrossVal.readModel)
+        let first = models[0]
+        for m in models.dropFirst() {
+            guard m.task.classes == first.task.classes, m.task.kind == first.task.kind else {
+                throw MILError.model(path: m.url!.path, reason: "task '\(m.task.name)' differs from \(first.url!.lastPathComponent)'s '\(first.task.name)'; an ensemble needs one task")
+            }
+            guard m.head.config.inputDimension == first.head.config.inputDimension, m.windows == first.windows else {
+                throw MILError.model(path: m.url!.path, reason: "input width or windows differ from \(first.url!.path)")
+            }
+        }
+        let task = first.task
+        try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(first.taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
+
+        var ids: [String] = [], labels: [[Int]?] = [], urls: [URL] = []
+        if let table = o.table {
+            let (cohort, report) = try Cohort.load(table: table, task: task, featureFiles: try Cohort.featureFiles(in: o.features))
+            for w in report.warnings { o.log("warning: \(w)") }
+            ids = cohort.patientIDs; labels = cohort.labels
+            urls = ids.map { o.features.appendingPathComponent(FeatureStore.fileName(patientID: $0)) }
+        } else {
+            for name in try Cohort.featureFiles(in: o.features).sorted() {
+                let url = o.features.appendingPathComponent(name)
+                let id: String
+                do { id = try FeatureStore.read(url).features.metadata.patientID } catch {
+                    throw MILError.features(path: url.path, reason: "cannot read: \(error)")
+                }
+                ids.append(id); labels.append(nil); urls.append(url)
+            }
+        }
+        let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
+        let bags = try zip(ids, urls).map { id, url -> PatientBag in
+            let b = try Bags.load(url, patientID: id, windows: first.windows)
+            guard b.dimension == first.head.config.inputDimension else {
+                throw MILError.features(path: url.path, reason: "feature width \(b.dimension), the model expects \(first.head.config.inputDimension)")
+            }
+            return b
+        }
+        let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed)
+        try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out)
+        o.log("deploy: \(models.count) model(s), \(bags.count) patient(s) → \(o.out.path)")
+        return (task, bags.count, models.count)
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import AxialEval
+import AxialModels
+import AxialPipeline
+import Foundation
+
+extension HeadKind: ExpressibleByArgument {}
+
+/// `axial crossval --features <dir> --table <csv> --task <name-or-yaml> --head abmil|abmil-gated|pma|pspg --out <dir> …`
+struct CrossValCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crossval",
+        abstract: "Patient-level stratified K-fold training of a MIL head (ABMIL, gated ABMIL, PMA, PsPG) on HDF5 slice features.")
+
+    @Option(help: "Folder of <patient>.h5 feature files.") var features: String
+    @Option(help: "Clinical table (CSV: patient_id + label columns).") var table: String
+    @Option(help: "Task name (Manifests/tasks/<name>.yaml) or a task YAML path.") var task: String
+    @Option(help: "Head: abmil, abmil-gated, pma or pspg.") var head: HeadKind
+    @Option(help: "Output folder (task.yaml, splits.json, fold-*/…).") var out: String
+    @Option(help: "Number of folds.") var folds = 5
+    @Option(help: "Seed of the splits, initialisation and bag sampling.") var seed: UInt64 = 0
+    @Option(help: "Maximum epochs (early stopping on validation loss).") var epochs = 32
+    @Option(help: "Learning rate (Adam).") var lr: Float = 1e-4
+    @Option(help: "Weight decay (Adam, L2).") var weightDecay: Float = 0
+    @Option(help: "Bags per batch.") var batch = 64
+    @Option(help: "Maximum rows per bag (0: no limit); key slices are kept, the rest sampled.") var maxBag = 512
+    @Option(help: "Windows to use, comma-separated (default: all in the files).") var windows: String?
+    @Option(help: "CSV of key slices (patient_id, slice_index) kept when a bag is cut to --max-bag.") var keySlices: String?
+    @Option(help: "Epochs without validation-loss improvement before stopping.") var patience = 8
+    @Option(help: "Fraction of the training patients held out for validation.") var validationFraction = 0.2
+    @Option(help: "Head width (default: the head's).") var hidden: Int?
+    @Option(help: "PMA seeds k (default 1).") var seeds: Int?
+    @Option(help: "PsPG: class-name embeddings (safetensors).") var classEmbeddings: String?
+    @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
+
+    func run() throws {
+        var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
+                                out: URL(fileURLWithPath: out))
+        o.folds = folds; o.seed = seed; o.epochs = epochs; o.learningRate = lr; o.weightDecay = weightDecay; o.batchSize = batch
+        o.maxBag = maxBag > 0 ? maxBag : nil
+        o.windows = windows.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
+        o.patience = patience; o.validationFraction = validationFraction; o.hidden = hidden; o.seeds = seeds
+        o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }; o.pairLossWeight = pairLoss
+        do {
+            let r = try AxialPipeline.CrossVal.run(o)
+            print("crossval: \(r.foldsTrained.count) fold(s) trained, \(r.foldsSkipped.count) skipped → \(out)  (next: axial statistics --preds \(out) --out \(out)/statistics)")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `axial deploy --models <crossval-dir or model files> --features <dir> --out <dir> [--table]`
+struct DeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy", abstract: "Score a cohort with one or several trained fold models (mean ensemble).")
+
+    @Option(parsing: .upToNextOption, help: "Crossval folders and/or model.safetensors files.") var models: [String]
+    @Option(help: "Folder of <patient>.h5 feature files.") var features: String
+    @Option(help: "Output folder (task.yaml, patient_preds.csv, slice_attention.csv).") var out: String
+    @Option(help: "Clinical table with labels (optional; scores every feature file without it).") var table: String?
+    @Option(help: "CSV of key slices (patient_id, slice_index).") var keySlices: String?
+
+    func run() throws {
+        var o = DeployOptions(models: models.map { URL(fileURLWithPath: $0) }, features: URL(fileURLWithPath: features), out: URL(fileURLWithPath: out))
+        o.table = table.map { URL(fileURLWithPath: $0) }
+        o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
+        do { try AxialPipeline.Deploy.run(o) } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
