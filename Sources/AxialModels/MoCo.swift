@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 
@@ -76,4 +77,170 @@ public func mocoContrastiveLoss(query q: Tensor, key k: Tensor, temperature T: F
                  "mocoContrastiveLoss: query \(q.shape) and key \(k.shape) must be [N, D] and [M, D]")
     let logits = matmulTransposedB(l2Normalize(q, axis: 1), l2Normalize(k, axis: 1)) / T
     return lesionContrastiveLoss(logits: logits, lesion: lesion, weight: weight, scale: 2 * T)
+}
+
+// MARK: - MoCo v3 model
+
+/// What MoCo needs from a base encoder: pooled features [B, featureDimensions] from images
+/// [B, C, H, W], without any classification head (MoCo puts its projector there).
+public protocol MoCoEncoder: Module {
+    var featureDimensions: Int { get }
+    func features(_ images: Tensor) -> Tensor
+}
+
+/// MoCo v3 / LeCL hyper-parameters (defaults: CLEAR `main_moco.py` / MoCo v3 ViT).
+public struct MoCoConfig: Codable, Sendable, Equatable {
+    /// Output dimension of projector and predictor.
+    public var dim = 256
+    /// Hidden dimension of projector and predictor MLPs.
+    public var mlpDim = 4096
+    /// Softmax temperature T (CLEAR default 1.0; MoCo v3 ViT recipes use 0.2).
+    public var temperature: Float = 1.0
+    /// Base momentum m₀ of the momentum encoder.
+    public var momentum: Float = 0.99
+    /// Ramp m from m₀ to 1 with a half cosine over the run (`--moco-m-cos`).
+    public var cosineMomentum = true
+    /// LeCL weight w of the extra lesion negatives; ≤ 0 gives plain MoCo v3.
+    public var lesionWeight: Float = 1.0
+    /// Predictor ends with BatchNorm(affine = False), as MoCo_ViT (MoCo_ResNet: false).
+    public var predictorLastBatchNorm = true
+    public init() {}
+    public init(dim: Int = 256, mlpDim: Int = 4096, temperature: Float = 1.0, momentum: Float = 0.99,
+                cosineMomentum: Bool = true, lesionWeight: Float = 1.0, predictorLastBatchNorm: Bool = true) {
+        self.dim = dim; self.mlpDim = mlpDim; self.temperature = temperature; self.momentum = momentum
+        self.cosineMomentum = cosineMomentum; self.lesionWeight = lesionWeight; self.predictorLastBatchNorm = predictorLastBatchNorm
+    }
+
+    /// m(step) = 1 − (1 − m₀)·(cos(π·step/total) + 1)/2 (MoCo v3 `adjust_moco_momentum`, per step);
+    /// m₀ when `cosineMomentum` is off.
+    public func momentum(step: Int, totalSteps: Int) -> Float {
+        guard cosineMomentum else { return momentum }
+        let c = (Foundation.cos(Double.pi * Double(step) / Double(Swift.max(1, totalSteps))) + 1) / 2
+        return Float(1 - (1 - Double(momentum)) * c)
+    }
+}
+
+/// BatchNorm over [N, C] with batch statistics in training (running stats updated, momentum 0.1,
+/// unbiased running variance) and running statistics in eval: torch.nn.BatchNorm1d.
+/// Keys `weight`, `bias` (absent when `affine` is false), `running_mean`, `running_var`.
+final class MoCoBatchNorm: Module, UnaryLayer {
+    let weight: Parameter?
+    let bias: Parameter?
+    let runningMean: Buffer
+    let runningVar: Buffer
+    init(_ features: Int, affine: Bool = true) {
+        weight = affine ? Parameter(Tensor(ones: [features])) : nil
+        bias = affine ? Parameter(Tensor(zeros: [features])) : nil
+        runningMean = Buffer(Tensor(zeros: [features])); runningVar = Buffer(Tensor(ones: [features]))
+        super.init()
+    }
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        batchNorm(x, runningMean: &runningMean.value, runningVar: &runningVar.value, weight: weight?.value,
+                  bias: bias?.value, training: isTraining)
+    }
+}
+
+/// MoCo v3 `_build_mlp(numLayers, in, hidden, out, lastBN)`: Linear(no bias) → BN → ReLU for each
+/// hidden layer, then Linear(no bias) → BN(affine = False) when `lastBatchNorm`. Keys as the
+/// torch nn.Sequential (`0.weight`, `1.weight`, `1.running_mean`, …, `6.weight`, `7.running_var`).
+public func mocoMLP(layers: Int, input: Int, hidden: Int, output: Int, lastBatchNorm: Bool,
+                    generator g: inout RandomGenerator) -> Sequential {
+    var mods: [any UnaryLayer] = []
+    for l in 0..<layers {
+        let d1 = l == 0 ? input : hidden, d2 = l == layers - 1 ? output : hidden
+        mods.append(Linear(d1, d2, bias: false, generator: &g))
+        if l < layers - 1 { mods.append(MoCoBatchNorm(d2)); mods.append(ActivationLayer(.relu)) }
+        else if lastBatchNorm { mods.append(MoCoBatchNorm(d2, affine: false)) }
+    }
+    return Sequential(mods)
+}
+
+/// An encoder with MoCo's projector as its head: keys `<encoder keys>`, `head.<i>.*` (the torch
+/// `base_encoder` / `momentum_encoder` after `encoder.head = _build_mlp(3, …)`).
+public final class MoCoBranch: Module {
+    public let encoder: any MoCoEncoder
+    public let head: Sequential
+    init(encoder: any MoCoEncoder, head: Sequential) { self.encoder = encoder; self.head = head; super.init() }
+    override public var propertyKeys: [String: String] { ["encoder": ""] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { head(encoder.features(x)) }
+}
+
+/// MoCo v3 (Chen, Xie, He 2021) with CLEAR's LeCL loss.
+///
+///     q₁ = predictor(projector(f(x₁))), q₂ likewise           (base encoder f, trainable)
+///     momentum ← m·momentum + (1 − m)·base   (parameters of encoder + projector; not buffers)
+///     k₁ = projector′(f′(x₁)), k₂ likewise                     (momentum copy, no grad)
+///     loss = ctr(q₁, k₂) + ctr(q₂, k₁),  ctr = LeCL(q·kᵀ/T, lesion, w)·2T
+/// in the order of `builder.py` (the momentum update happens inside the forward, before the keys
+/// and before the optimizer step). BatchNorm layers use each view's own batch statistics.
+/// Keys: `base_encoder.*` (encoder + `head.*` projector), `momentum_encoder.*`, `predictor.*`.
+public final class MoCo: Module {
+    public let baseEncoder: MoCoBranch
+    public let momentumEncoder: MoCoBranch
+    public let predictor: Sequential
+    public let config: MoCoConfig
+
+    /// `makeEncoder` is called twice (base and momentum copy); the momentum copy receives the base
+    /// weights and is frozen. Projector/predictor Linear layers use torch's default init from `generator`.
+    public init(config: MoCoConfig = MoCoConfig(), generator g: inout RandomGenerator,
+                makeEncoder: () -> any MoCoEncoder) {
+        self.config = config
+        let base = makeEncoder(), mom = makeEncoder()
+        let fd = base.featureDimensions
+        baseEncoder = MoCoBranch(encoder: base, head: mocoMLP(layers: 3, input: fd, hidden: config.mlpDim, output: config.dim,
+                                                             lastBatchNorm: true, generator: &g))
+        momentumEncoder = MoCoBranch(encoder: mom, head: mocoMLP(layers: 3, input: fd, hidden: config.mlpDim, output: config.dim,
+                                                                 lastBatchNorm: true, generator: &g))
+        predictor = mocoMLP(layers: 2, input: config.dim, hidden: config.mlpDim, output: config.dim,
+                            lastBatchNorm: config.predictorLastBatchNorm, generator: &g)
+        super.init()
+        syncMomentumEncoder()
+        momentumEncoder.freeze()
+    }
+
+    /// The momentum branch ← the base branch (parameters and buffers), as at MoCo's construction.
+    public func syncMomentumEncoder() {
+        let src = Dictionary(uniqueKeysWithValues: baseEncoder.stateDict().map { ($0.key, $0.value) })
+        for (k, p) in momentumEncoder.namedParameters() { p.assign(src[k]!) }
+        for (k, b) in momentumEncoder.namedBuffers() { b.value = src[k]!.copy() }
+    }
+
+    /// The parameters the optimizer trains: base encoder + projector + predictor.
+    public var optimizedParameters: [Parameter] { baseEncoder.trainableParameters() + predictor.trainableParameters() }
+
+    /// momentum ← m·momentum + (1 − m)·base over the parameters of encoder + projector.
+    public func updateMomentumEncoder(momentum m: Float) {
+        momentumUpdate(target: momentumEncoder, source: baseEncoder, momentum: m)
+    }
+
+    /// The MoCo v3 forward: queries of both views, momentum update with `m`, keys, symmetric
+    /// LeCL loss (lesion mask over the batch; `config.lesionWeight ≤ 0` = plain MoCo v3).
+    public func loss(_ x1: Tensor, _ x2: Tensor, lesion: [Bool] = [], momentum m: Float) -> Tensor {
+        precondition(x1.shape == x2.shape, "MoCo.loss: views \(x1.shape) and \(x2.shape) differ")
+        let q1 = predictor(baseEncoder(x1))
+        let q2 = predictor(baseEncoder(x2))
+        let (k1, k2) = withNoGrad { () -> (Tensor, Tensor) in
+            updateMomentumEncoder(momentum: m)
+            return (momentumEncoder(x1), momentumEncoder(x2))
+        }
+        let T = config.temperature, w = config.lesionWeight
+        return mocoContrastiveLoss(query: q1, key: k2, temperature: T, lesion: lesion, weight: w)
+             + mocoContrastiveLoss(query: q2, key: k1, temperature: T, lesion: lesion, weight: w)
+    }
+
+    /// One training step: `loss`, zero grads, backward, optional global-norm clipping of the
+    /// optimized parameters, optimizer step (the caller sets the step's lr). Returns the loss.
+    @discardableResult
+    public func trainStep(_ x1: Tensor, _ x2: Tensor, lesion: [Bool] = [], momentum m: Float,
+                          optimizer: any Optimizer, clipGradientNorm: Float? = nil) -> Float {
+        let l = loss(x1, x2, lesion: lesion, momentum: m)
+        optimizer.zeroGrad()
+        l.backward()
+        if let c = clipGradientNorm, c > 0 { clipGradNorm(optimizedParameters.map(\.value), maxNorm: c) }
+        optimizer.step()
+        return l.item()
+    }
+
+    /// The trained base encoder's own state (no projector), under the encoder's keys.
+    public func encoderStateDict() -> [String: Tensor] { baseEncoder.encoder.stateDict() }
 }

@@ -104,3 +104,106 @@ private func leclReference(q: [[Double]], k: [[Double]], lesion: [Bool], w: Doub
         #expect(f2.isEmpty, "\(f2.prefix(5))")
     }
 }
+
+/// The "flat" golden encoder: Flatten → Linear(3·8·8, 16) → LayerNorm without bias (keys proj.*, norm.weight).
+final class FlatEncoder: Module, MoCoEncoder {
+    let proj: Linear
+    let norm: LayerNorm
+    init(input: Int, dimensions: Int) {
+        var g = RandomGenerator(seed: 1)
+        proj = Linear(input, dimensions, generator: &g); norm = LayerNorm(dimensions, bias: false)
+        super.init()
+    }
+    var featureDimensions: Int { norm.dimensions }
+    func features(_ images: Tensor) -> Tensor { norm(proj(images.reshaped([images.shape[0], images.count / images.shape[0]]))) }
+}
+
+/// Two MoCo v3 + LeCL steps against Tools/goldens/make_moco_goldens.py.
+struct MoCoStepGolden {
+    let tensors: [String: Tensor]
+    let metadata: [String: String]
+    static let shared: MoCoStepGolden = {
+        let url = Bundle.module.url(forResource: "moco_step", withExtension: "safetensors", subdirectory: "Fixtures")!
+        let (t, m) = try! SafeTensors.read(url)
+        return MoCoStepGolden(tensors: t, metadata: m)
+    }()
+    func group(_ c: String, _ name: String) -> [String: Tensor] {
+        let prefix = "\(c).\(name)."
+        var out: [String: Tensor] = [:]
+        for (k, v) in tensors where k.hasPrefix(prefix) { out[String(k.dropFirst(prefix.count))] = v }
+        return out
+    }
+    func meta(_ k: String) -> Double { Double(metadata[k]!)! }
+
+    /// Runs the golden's two steps on `model` (already built with the golden's shapes) and checks
+    /// lr, momentum, loss, step-1 gradients, final parameters / BN stats and momentum encoder.
+    func check(_ c: String, model: MoCo, clip: Float?) throws {
+        var state = group(c, "init")
+        for (k, v) in group(c, "init_momentum") { state[k] = v }
+        try model.loadStateDict(state, strict: true)
+        let x1 = tensors["\(c).x1"]!, x2 = tensors["\(c).x2"]!
+        let lesion = tensors["\(c).lesion"]!.scalars.map { $0 > 0.5 }
+        let opt = AdamW(model.optimizedParameters, lr: meta("base_lr"), betas: (0.9, 0.999), eps: meta("eps"), weightDecay: meta("weight_decay"))
+        let schedule = WarmupCosineSchedule(warmupSteps: Int(meta("warmup")), totalSteps: Int(meta("total")), optimizer: opt)
+        let firstStep = Int(meta("first_step")), total = Int(meta("total"))
+        model.train()
+        for it in 0..<2 {
+            let s = firstStep + it
+            schedule.apply(step: s, to: opt)
+            let m = model.config.momentum(step: s, totalSteps: total)
+            #expect(abs(Float(opt.groups[0].lr) - tensors["\(c).lr"]!.scalars[it]) < 1e-7, "\(c) lr step \(s)")
+            #expect(abs(m - tensors["\(c).m"]!.scalars[it]) < 1e-6, "\(c) momentum step \(s)")
+            let loss = model.loss(x1, x2, lesion: lesion, momentum: m)
+            opt.zeroGrad()
+            loss.backward()
+            if let clip { clipGradNorm(model.optimizedParameters.map(\.value), maxNorm: clip) }
+            let expected = tensors["\(c).loss"]!.scalars[it]
+            #expect(abs(loss.item() - expected) <= 1e-4 * abs(expected), "\(c) loss step \(it): \(loss.item()) vs \(expected)")
+            if it == 0 {
+                let named = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1) })
+                let grads = group(c, "grad")
+                #expect(grads.count == model.optimizedParameters.count, "\(c): \(grads.count) golden grads")
+                for (k, g) in grads.sorted(by: { $0.key < $1.key }) {
+                    guard let p = named[k], let pg = p.grad else { Issue.record("\(c): no grad for \(k)"); continue }
+                    #expect(relativeError(pg, g) < 1e-4, "\(c) grad \(k): \(relativeError(pg, g))")
+                }
+            }
+            opt.step()
+        }
+        let final = model.stateDict()
+        for (k, v) in group(c, "final").merging(group(c, "final_momentum"), uniquingKeysWith: { a, _ in a }).sorted(by: { $0.key < $1.key }) {
+            guard let t = final[k] else { Issue.record("\(c): model lacks \(k)"); continue }
+            #expect(relativeError(t, v) < 1e-4, "\(c) final \(k): \(relativeError(t, v))")
+        }
+    }
+}
+
+@Suite struct MoCoStepTests {
+    func config(lastBN: Bool) -> MoCoConfig {
+        MoCoConfig(dim: 16, mlpDim: 32, temperature: 0.2, momentum: 0.9, cosineMomentum: true, lesionWeight: 0.5,
+                   predictorLastBatchNorm: lastBN)
+    }
+
+    @Test func flatEncoderStepMatchesPyTorch() throws {
+        var g = RandomGenerator(seed: 5)
+        let model = MoCo(config: config(lastBN: false), generator: &g) { FlatEncoder(input: 3 * 8 * 8, dimensions: 16) }
+        try MoCoStepGolden.shared.check("flat", model: model, clip: nil)
+    }
+
+    @Test func momentumScheduleAndKeys() {
+        let c = MoCoConfig(momentum: 0.99)
+        #expect(c.momentum(step: 0, totalSteps: 100) == 0.99)
+        #expect(abs(c.momentum(step: 50, totalSteps: 100) - 0.995) < 1e-7)
+        #expect(c.momentum(step: 100, totalSteps: 100) == 1)
+        var g = RandomGenerator(seed: 5)
+        let model = MoCo(config: config(lastBN: true), generator: &g) { FlatEncoder(input: 12, dimensions: 16) }
+        let keys = Set(model.stateDict().keys)
+        for k in ["base_encoder.proj.weight", "base_encoder.head.0.weight", "base_encoder.head.1.running_var",
+                  "base_encoder.head.7.running_mean", "momentum_encoder.head.6.weight", "predictor.3.weight", "predictor.4.running_mean"] {
+            #expect(keys.contains(k), "missing \(k)")
+        }
+        #expect(!keys.contains("base_encoder.head.7.weight"), "last projector BN must have affine = False")
+        #expect(model.momentumEncoder.trainableParameters().isEmpty)
+        #expect(Set(model.encoderStateDict().keys) == ["proj.weight", "proj.bias", "norm.weight"])
+    }
+}
