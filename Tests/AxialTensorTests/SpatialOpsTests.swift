@@ -123,7 +123,10 @@ struct SpatialOpsTests {
         guard !wrt.isEmpty else { return }
         let f = try #require(spatialCases[name])
         let inputs = flags.indices.map { SpatialGoldens.t("\(name).in\($0)") }
-        let failures = GradCheck.check(inputs: inputs, wrt: wrt, f)
+        // Ops linear (or piecewise linear away from ties) in every input have no truncation error:
+        // a larger step only shrinks the float rounding noise of the many-term loss.
+        let nonlinear = name.hasPrefix("bn") || name.hasPrefix("gru") || name.hasPrefix("lstm")
+        let failures = GradCheck.check(inputs: inputs, wrt: wrt, epsilon: nonlinear ? 1e-3 : 1e-2, f)
         #expect(failures.isEmpty, "\(name): \(failures.prefix(4))")
     }
 
@@ -154,7 +157,7 @@ struct SpatialOpsTests {
     @Test(arguments: [(1, 1, 3), (2, 1, 3), (1, 2, 2)])
     func depthwiseKernelMatchesGeneralPath(stride: Int, dilation: Int, padding: Int) {
         var g = RandomGenerator(seed: 11)
-        let x = Tensor.normal([3, 5, 13, 70], generator: &g)
+        let x = Tensor.normal([3, 5, 13, 90], generator: &g)
         let w = Tensor.normal([5, 1, 7, 7], generator: &g)
         let b = Tensor.normal([5], generator: &g)
         var results: [[Tensor]] = []

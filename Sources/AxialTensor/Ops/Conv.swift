@@ -286,10 +286,23 @@ func convBackward(_ g: Tensor, _ x: Tensor, _ w: Tensor, geo: ConvGeometry, batc
 
 // MARK: - depthwise
 
-/// Depthwise conv2d (weight [C, 1, kh, kw]): each (image, channel) plane is copied into a
-/// zero-padded scratch plane, then every output row accumulates the kh·kw taps in SIMD8
-/// registers (4 vectors = 32 columns at a time). Backward: taps scattered into a padded
-/// gradient plane (axpy rows) and weight gradients as row dot products, split over channels.
+/// Zeroed floats after each depthwise scratch plane, so that 32-wide row blocks may read past
+/// the last row (lanes beyond the row are computed and discarded).
+let depthwiseSlack = 40
+
+/// Copies a [rows, cols] plane into a zero-bordered scratch plane of row length `ld` at (top, left).
+@inline(__always)
+func copyIntoScratch(_ src: UnsafePointer<Float>, rows: Int, cols: Int, _ dst: UnsafeMutablePointer<Float>, ld: Int, top: Int, left: Int) {
+    for r in 0..<rows { (dst + (r + top) * ld + left).update(from: src + r * cols, count: cols) }
+}
+
+/// Depthwise conv2d (weight [C, 1, kh, kw]), direct kernel. Each (image, channel) plane is
+/// copied into a zero-padded scratch plane; every output row accumulates the kh·kw taps in
+/// SIMD8 registers (`depthwiseRow`, 32 columns at a time).
+/// Backward, split over channels: with stride 1 and padding ≤ dilation·(k − 1) the input
+/// gradient is the same row kernel run over the zero-padded output gradient with the flipped
+/// kernel (else a scatter); the weight gradient of each tap is one SIMD dot product of the
+/// output-gradient plane with the shifted input plane.
 func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geo: ConvGeometry, batch N: Int) -> Tensor {
     let C = x.shape[1]
     let (H, W, OH, OW) = (geo.height, geo.width, geo.outH, geo.outW)
@@ -299,13 +312,12 @@ func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geo: ConvGeomet
     let xp = SendablePointer(x.storage.pointer), wp = SendablePointer(weight.storage.pointer), yp = SendablePointer(y.storage.pointer)
     let bp = bias.map { SendablePointer($0.storage.pointer) }
     parallelFor(N * C, grain: Swift.max(1, 4096 / Swift.max(P * taps, 1))) { r in
-        let pad = UnsafeMutablePointer<Float>.allocate(capacity: Hp * Wp)
+        let pad = UnsafeMutablePointer<Float>.allocate(capacity: Hp * Wp + depthwiseSlack)
         defer { pad.deallocate() }
-        pad.initialize(repeating: 0, count: Hp * Wp)
+        pad.initialize(repeating: 0, count: Hp * Wp + depthwiseSlack)
         for planeIndex in r {
             let c = planeIndex % C
-            let src = xp.p + planeIndex * H * W
-            for i in 0..<H { (pad + (i + ph) * Wp + pw).update(from: src + i * W, count: W) }
+            copyIntoScratch(xp.p + planeIndex * H * W, rows: H, cols: W, pad, ld: Wp, top: ph, left: pw)
             let wc = wp.p + c * taps
             let b = bp?.p[c] ?? 0
             let out = yp.p + planeIndex * P
@@ -330,52 +342,80 @@ func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geo: ConvGeomet
     let (nx, nw, nb) = (x.requiresGrad, weight.requiresGrad, bias?.requiresGrad ?? false)
     let hasBias = bias != nil
     let wshape = weight.shape
+    // Gather form of the input gradient: g zero-padded by (k − 1)·d − p, flipped kernel.
+    let qh = (kh - 1) * dh - ph, qw = (kw - 1) * dw - pw
+    let gather = sh == 1 && sw == 1 && qh >= 0 && qw >= 0
+    let Hg = H + (kh - 1) * dh, Wg = W + (kw - 1) * dw
+    let OWr = (OW + 7) / 8 * 8
     return Tensor.record(y, inputs: inputs, name: "depthwiseConv2d") { g in
         let gx = nx ? Tensor.empty([N, C, H, W]) : nil
         let gw = nw ? Tensor.empty(wshape) : nil
         let gp = SendablePointer(g.storage.pointer), xq = SendablePointer(xd.storage.pointer), wq = SendablePointer(wd.storage.pointer)
         let gxp = gx.map { SendablePointer($0.storage.pointer) }, gwp = gw.map { SendablePointer($0.storage.pointer) }
         parallelFor(C) { r in
-            let xpad = UnsafeMutablePointer<Float>.allocate(capacity: Hp * Wp)
-            let gpad = UnsafeMutablePointer<Float>.allocate(capacity: Hp * Wp)
+            let xpad = UnsafeMutablePointer<Float>.allocate(capacity: Hp * Wp + depthwiseSlack)
+            let gsize = gather ? Hg * Wg : Hp * Wp
+            let gpad = UnsafeMutablePointer<Float>.allocate(capacity: gsize + depthwiseSlack)
+            let gbuf = UnsafeMutablePointer<Float>.allocate(capacity: OH * OWr)
+            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: taps)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: taps)
-            defer { xpad.deallocate(); gpad.deallocate(); acc.deallocate() }
-            xpad.initialize(repeating: 0, count: Hp * Wp)
+            defer { xpad.deallocate(); gpad.deallocate(); gbuf.deallocate(); flipped.deallocate(); acc.deallocate() }
+            xpad.initialize(repeating: 0, count: Hp * Wp + depthwiseSlack)
+            gpad.initialize(repeating: 0, count: gsize + depthwiseSlack)
+            gbuf.initialize(repeating: 0, count: OH * OWr)
             for c in r {
                 acc.initialize(repeating: 0, count: taps)
                 let wc = wq.p + c * taps
+                for t in 0..<taps { flipped[t] = wc[taps - 1 - t] }
                 for n in 0..<N {
                     let plane = n * C + c
-                    if gwp != nil {
-                        let src = xq.p + plane * H * W
-                        for i in 0..<H { (xpad + (i + ph) * Wp + pw).update(from: src + i * W, count: W) }
-                    }
-                    if gxp != nil { gpad.update(repeating: 0, count: Hp * Wp) }
                     let gplane = gp.p + plane * P
-                    for oh in 0..<OH {
-                        let grow = gplane + oh * OW
-                        for i in 0..<kh {
-                            let off = (oh * sh + i * dh) * Wp
-                            for j in 0..<kw {
-                                if sw == 1 {
-                                    if gwp != nil { acc[i * kw + j] += SpatialKernels.dot(grow, xpad + off + j * dw, OW) }
-                                    if gxp != nil { SpatialKernels.axpy(gpad + off + j * dw, grow, wc[i * kw + j], OW) }
-                                } else {
-                                    let wv = wc[i * kw + j]
-                                    var s: Float = 0
-                                    for ow in 0..<OW {
-                                        let k = off + ow * sw + j * dw
-                                        s = s.addingProduct(grow[ow], xpad[k])
-                                        if gxp != nil { gpad[k] = gpad[k].addingProduct(wv, grow[ow]) }
+                    if gwp != nil {
+                        copyIntoScratch(xq.p + plane * H * W, rows: H, cols: W, xpad, ld: Wp, top: ph, left: pw)
+                        if sw == 1 {
+                            copyIntoScratch(gplane, rows: OH, cols: OW, gbuf, ld: OWr, top: 0, left: 0)
+                            for i in 0..<kh {
+                                for j in 0..<kw {
+                                    acc[i * kw + j] += depthwiseTapDot(gbuf, rowLength: OWr, rows: OH, xpad + i * dh * Wp + j * dw, rowStride: sh * Wp)
+                                }
+                            }
+                        } else {
+                            for oh in 0..<OH {
+                                for i in 0..<kh {
+                                    let off = (oh * sh + i * dh) * Wp
+                                    for j in 0..<kw {
+                                        var s: Float = 0
+                                        for ow in 0..<OW { s = s.addingProduct(gplane[oh * OW + ow], xpad[off + ow * sw + j * dw]) }
+                                        acc[i * kw + j] += s
                                     }
-                                    if gwp != nil { acc[i * kw + j] += s }
                                 }
                             }
                         }
                     }
-                    if let gxp {
-                        let dst = gxp.p + plane * H * W
-                        for i in 0..<H { (dst + i * W).update(from: gpad + (i + ph) * Wp + pw, count: W) }
+                    guard let gxp else { continue }
+                    let dst = gxp.p + plane * H * W
+                    if gather {
+                        copyIntoScratch(gplane, rows: OH, cols: OW, gpad, ld: Wg, top: qh, left: qw)
+                        for ih in 0..<H {
+                            depthwiseRow(dst + ih * W, gpad + ih * Wg, flipped, bias: 0, width: W, kh: kh, kw: kw, dh: dh, dw: dw, rowStride: Wg)
+                        }
+                    } else {
+                        gpad.update(repeating: 0, count: Hp * Wp)
+                        for oh in 0..<OH {
+                            let grow = gplane + oh * OW
+                            for i in 0..<kh {
+                                let off = (oh * sh + i * dh) * Wp
+                                for j in 0..<kw {
+                                    let wv = wc[i * kw + j]
+                                    if sw == 1 {
+                                        SpatialKernels.axpy(gpad + off + j * dw, grow, wv, OW)
+                                    } else {
+                                        for ow in 0..<OW { let k = off + ow * sw + j * dw; gpad[k] = gpad[k].addingProduct(wv, grow[ow]) }
+                                    }
+                                }
+                            }
+                        }
+                        for ih in 0..<H { (dst + ih * W).update(from: gpad + (ih + ph) * Wp + pw, count: W) }
                     }
                 }
                 if let gwp { (gwp.p + c * taps).update(from: acc, count: taps) }
@@ -387,47 +427,91 @@ func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geo: ConvGeomet
     }
 }
 
-/// One depthwise output row (stride 1 along the width): o[ow] = b + Σᵢⱼ w[i,j]·base[i·dh·ld + ow + j·dw],
-/// with the partial sums kept in SIMD8 registers.
+/// Σ over `rows` rows of Σ_k a[r·rowLength + k]·b[r·rowStride + k], k < rowLength (a multiple
+/// of 8; a's padding columns are zero), with four SIMD8 accumulators.
+@inline(__always)
+func depthwiseTapDot(_ a: UnsafePointer<Float>, rowLength: Int, rows: Int, _ b: UnsafePointer<Float>, rowStride: Int) -> Float {
+    var s0 = SIMD8<Float>(), s1 = s0, s2 = s0, s3 = s0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    for r in 0..<rows {
+        let ao = r * rowLength * 4, bo = r * rowStride * 4
+        var k = 0
+        while k + 32 <= rowLength {
+            s0.addProduct(ra.loadUnaligned(fromByteOffset: ao + k * 4, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: bo + k * 4, as: SIMD8<Float>.self))
+            s1.addProduct(ra.loadUnaligned(fromByteOffset: ao + k * 4 + 32, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: bo + k * 4 + 32, as: SIMD8<Float>.self))
+            s2.addProduct(ra.loadUnaligned(fromByteOffset: ao + k * 4 + 64, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: bo + k * 4 + 64, as: SIMD8<Float>.self))
+            s3.addProduct(ra.loadUnaligned(fromByteOffset: ao + k * 4 + 96, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: bo + k * 4 + 96, as: SIMD8<Float>.self))
+            k += 32
+        }
+        while k < rowLength {
+            s1.addProduct(ra.loadUnaligned(fromByteOffset: ao + k * 4, as: SIMD8<Float>.self), rb.loadUnaligned(fromByteOffset: bo + k * 4, as: SIMD8<Float>.self))
+            swap(&s1, &s2)
+            k += 8
+        }
+    }
+    return ((s0 + s1) + (s2 + s3)).sum()
+}
+
+/// One depthwise output row (stride 1 along the width): o[ow] = b + Σᵢⱼ w[i,j]·base[i·dh·ld + ow + j·dw].
+/// Partial sums stay in SIMD8 registers: 32-column blocks with four accumulators, then one
+/// 8/16/24/32-wide tail block whose lanes past the row end are computed and dropped (reads may
+/// run up to 31 floats past the last tap's row end: callers keep `depthwiseSlack` zeros there).
 @inline(__always)
 func depthwiseRow(_ o: UnsafeMutablePointer<Float>, _ base: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float,
                   width OW: Int, kh: Int, kw: Int, dh: Int, dw: Int, rowStride ld: Int) {
     let raw = UnsafeRawPointer(base)
     let ro = UnsafeMutableRawPointer(o)
     var ow = 0
-    while ow + 32 <= OW {
-        var a0 = SIMD8<Float>(repeating: bias), a1 = a0, a2 = a0, a3 = a0
-        for i in 0..<kh {
-            for j in 0..<kw {
-                let wv = SIMD8<Float>(repeating: w[i * kw + j])
-                let off = (i * dh * ld + j * dw + ow) * 4
-                a0.addProduct(wv, raw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self))
-                a1.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 32, as: SIMD8<Float>.self))
-                a2.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 64, as: SIMD8<Float>.self))
-                a3.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 96, as: SIMD8<Float>.self))
-            }
-        }
-        ro.storeBytes(of: a0, toByteOffset: ow * 4, as: SIMD8<Float>.self)
-        ro.storeBytes(of: a1, toByteOffset: ow * 4 + 32, as: SIMD8<Float>.self)
-        ro.storeBytes(of: a2, toByteOffset: ow * 4 + 64, as: SIMD8<Float>.self)
-        ro.storeBytes(of: a3, toByteOffset: ow * 4 + 96, as: SIMD8<Float>.self)
-        ow += 32
-    }
-    while ow + 8 <= OW {
-        var a0 = SIMD8<Float>(repeating: bias)
-        for i in 0..<kh {
-            for j in 0..<kw {
-                a0.addProduct(SIMD8<Float>(repeating: w[i * kw + j]), raw.loadUnaligned(fromByteOffset: (i * dh * ld + j * dw + ow) * 4, as: SIMD8<Float>.self))
-            }
-        }
-        ro.storeBytes(of: a0, toByteOffset: ow * 4, as: SIMD8<Float>.self)
-        ow += 8
-    }
     while ow < OW {
-        var s = bias
-        for i in 0..<kh { for j in 0..<kw { s = s.addingProduct(w[i * kw + j], base[i * dh * ld + j * dw + ow]) } }
-        o[ow] = s
-        ow += 1
+        let rest = OW - ow
+        var a0 = SIMD8<Float>(repeating: bias), a1 = a0, a2 = a0, a3 = a0
+        if rest > 16 {
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    let wv = SIMD8<Float>(repeating: w[i * kw + j])
+                    let off = (i * dh * ld + j * dw + ow) * 4
+                    a0.addProduct(wv, raw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self))
+                    a1.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 32, as: SIMD8<Float>.self))
+                    a2.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 64, as: SIMD8<Float>.self))
+                    a3.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 96, as: SIMD8<Float>.self))
+                }
+            }
+        } else {
+            // ≤ 16 columns: two column vectors, taps split over even/odd kernel rows for two
+            // independent FMA chains each.
+            a2 = SIMD8<Float>(); a3 = a2
+            var i = 0
+            while i < kh {
+                for j in 0..<kw {
+                    let wv = SIMD8<Float>(repeating: w[i * kw + j])
+                    let off = (i * dh * ld + j * dw + ow) * 4
+                    a0.addProduct(wv, raw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self))
+                    a1.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 32, as: SIMD8<Float>.self))
+                }
+                if i + 1 < kh {
+                    for j in 0..<kw {
+                        let wv = SIMD8<Float>(repeating: w[(i + 1) * kw + j])
+                        let off = ((i + 1) * dh * ld + j * dw + ow) * 4
+                        a2.addProduct(wv, raw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self))
+                        a3.addProduct(wv, raw.loadUnaligned(fromByteOffset: off + 32, as: SIMD8<Float>.self))
+                    }
+                }
+                i += 2
+            }
+            a0 += a2; a1 += a3
+        }
+        if rest >= 32 {
+            ro.storeBytes(of: a0, toByteOffset: ow * 4, as: SIMD8<Float>.self)
+            ro.storeBytes(of: a1, toByteOffset: ow * 4 + 32, as: SIMD8<Float>.self)
+            ro.storeBytes(of: a2, toByteOffset: ow * 4 + 64, as: SIMD8<Float>.self)
+            ro.storeBytes(of: a3, toByteOffset: ow * 4 + 96, as: SIMD8<Float>.self)
+        } else {
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { t in
+                t[0] = a0; t[1] = a1; t[2] = a2; t[3] = a3
+                (o + ow).update(from: UnsafeRawPointer(t.baseAddress!).assumingMemoryBound(to: Float.self), count: rest)
+            }
+        }
+        ow += 32
     }
 }
 
