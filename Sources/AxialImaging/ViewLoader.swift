@@ -1,0 +1,218 @@
+import AxialTensor
+import Foundation
+
+/// Produces items `start, start+1, …` (up to `end`, exclusive, or forever) on background
+/// threads, at most `capacity` ahead of the consumer, and hands them out in order.
+/// `make(k)` must be a pure function of `k` (then the items do not depend on thread timing).
+/// Call `stop()` when done (the workers hold the prefetcher until they exit).
+public final class Prefetcher<Item: Sendable>: @unchecked Sendable {
+    // All mutable state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var ready: [Int: Item] = [:]
+    private var nextToClaim: Int
+    private var nextToTake: Int
+    private var stopped = false
+    private let end: Int?
+    private let capacity: Int
+    private let make: @Sendable (Int) -> Item
+
+    public init(start: Int = 0, end: Int? = nil, workers: Int = 2, capacity: Int = 4, make: @escaping @Sendable (Int) -> Item) {
+        precondition(workers >= 1 && capacity >= 1, "Prefetcher: workers (\(workers)) and capacity (\(capacity)) must be ≥ 1")
+        self.nextToClaim = start; self.nextToTake = start; self.end = end; self.capacity = capacity; self.make = make
+        for _ in 0..<workers {
+            let thread = Thread { [self] in self.work() }
+            thread.name = "axial.prefetch"
+            thread.start()
+        }
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while !stopped && nextToClaim - nextToTake >= capacity && !(end.map { nextToClaim >= $0 } ?? false) { condition.wait() }
+            if stopped || (end.map { nextToClaim >= $0 } ?? false) { condition.unlock(); return }
+            let k = nextToClaim
+            nextToClaim += 1
+            condition.unlock()
+            let item = make(k)
+            condition.lock()
+            ready[k] = item
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The next item in order (waits for it); nil after `end` or after `stop()`.
+    public func next() -> Item? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let end, nextToTake >= end { return nil }
+        while ready[nextToTake] == nil && !stopped { condition.wait() }
+        guard let item = ready.removeValue(forKey: nextToTake) else { return nil }
+        nextToTake += 1
+        condition.broadcast()
+        return item
+    }
+
+    /// Stops the workers (an item in progress is finished and dropped).
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// One pretraining image: a PNG path and its lesion boxes (empty: not a lesion slice).
+public struct ViewSample: Sendable, Equatable {
+    public var path: String
+    public var boxes: [LesionBox]
+    public init(path: String, boxes: [LesionBox] = []) { self.path = path; self.boxes = boxes }
+
+    /// Samples from ingest's `manifest.csv` (`path` relative to its folder), boxes looked up by
+    /// (patient_id, slice_index, series_uid) and by path. Unmatched slices get no boxes.
+    public static func fromManifest(_ url: URL, lesions: LesionTable = LesionTable()) throws -> [ViewSample] {
+        let rows = try CSVRows.read(url)
+        guard let header = rows.first?.fields else { return [] }
+        let c = try LesionTable.columns(header, ["patient_id", "slice_index", "path"], path: url.path)
+        let series = header.firstIndex(of: "series_uid")
+        let base = url.deletingLastPathComponent()
+        var out = [ViewSample]()
+        for row in rows.dropFirst() where !(row.fields.count == 1 && row.fields[0].isEmpty) {
+            guard row.fields.count == header.count, let slice = Int(row.fields[c[1]]) else {
+                throw LesionError.malformedRow(path: url.path, line: row.line, reason: "expected \(header.count) fields with an integer slice_index")
+            }
+            let path = base.appendingPathComponent(row.fields[c[2]]).path
+            var boxes = lesions.boxes(patientID: row.fields[c[0]], sliceIndex: slice, seriesUID: series.map { row.fields[$0] })
+            if boxes.isEmpty { boxes = lesions.boxes(forPath: path) }
+            out.append(ViewSample(path: path, boxes: boxes))
+        }
+        return out
+    }
+}
+
+/// A batch of MoCo v3 / LeCL views.
+public struct ViewBatch: Sendable {
+    public var step: Int
+    /// [B, 3, size, size], normalised (view 1: blur p 1.0; view 2: blur p 0.1, solarize p 0.2).
+    public var view1: Tensor, view2: Tensor
+    /// [B]: 1 for lesion slices (view 1 = whole slice, view 2 = lesion crop), else 0.
+    public var isLesion: Tensor
+    /// The sample index behind each row (a failed sample is replaced by the next readable one).
+    public var sampleIndices: [Int]
+    /// "path: reason" for each unreadable image met while making the batch.
+    public var failures: [String]
+}
+
+/// Background MoCo v3 / LeCL view loader: batch `step` is a pure function of (samples, seed,
+/// step) — the epoch's order is a permutation seeded by (seed, epoch) and each sample's views use
+/// `AugmentSeed.generator(seed:, step:, index:)` — so batches are identical whatever the number
+/// of workers or their timing, and resuming at `startStep` continues the exact sequence.
+/// Batches are made on `workers` threads, `prefetch` ahead of the training loop.
+public final class ViewLoader: Sendable {
+    public let samples: [ViewSample]
+    public let batchSize: Int
+    public let seed: UInt64
+    public let config: AugmentConfig
+    private let prefetcher: Prefetcher<ViewBatch>
+
+    public init(samples: [ViewSample], batchSize: Int, seed: UInt64, config: AugmentConfig = AugmentConfig(),
+                startStep: Int = 0, steps: Int? = nil, workers: Int = 2, prefetch: Int = 4) {
+        precondition(!samples.isEmpty, "ViewLoader: no samples")
+        precondition(batchSize >= 1, "ViewLoader: batch size \(batchSize) must be ≥ 1")
+        self.samples = samples; self.batchSize = batchSize; self.seed = seed; self.config = config
+        let s = samples, b = batchSize, c = config
+        prefetcher = Prefetcher(start: startStep, end: steps.map { startStep + $0 }, workers: workers, capacity: prefetch) { step in
+            ViewLoader.makeBatch(samples: s, batchSize: b, seed: seed, step: step, config: c)
+        }
+    }
+
+    /// The next batch (waits if it is not ready); nil after `steps` batches or `stop()`.
+    public func next() -> ViewBatch? { prefetcher.next() }
+
+    /// Stops the background threads.
+    public func stop() { prefetcher.stop() }
+
+    /// The sample indices of batch `step`: epoch `step / ⌈n/B⌉`... each epoch a fresh permutation
+    /// of all samples (seeded by seed and epoch), consumed B at a time; the last batch of an epoch
+    /// wraps into the epoch's start when n is not a multiple of B.
+    public static func batchIndices(count n: Int, batchSize: Int, seed: UInt64, step: Int) -> [Int] {
+        let perEpoch = max(1, (n + batchSize - 1) / batchSize)
+        let epoch = step / perEpoch, within = step % perEpoch
+        var g = AugmentSeed.generator(seed: seed, step: epoch, index: 0, stream: 1)
+        let order = g.permutation(n)
+        return (0..<batchSize).map { order[(within * batchSize + $0) % n] }
+    }
+
+    /// Batch `step` (what the workers compute).
+    public static func makeBatch(samples: [ViewSample], batchSize: Int, seed: UInt64, step: Int, config: AugmentConfig) -> ViewBatch {
+        let indices = batchIndices(count: samples.count, batchSize: batchSize, seed: seed, step: step)
+        let s = config.size, per = 3 * s * s
+        var v1 = [Float](repeating: 0, count: batchSize * per), v2 = v1
+        var lesion = [Float](repeating: 0, count: batchSize)
+        var used = [Int](), failures = [String]()
+        for (row, first) in indices.enumerated() {
+            var index = first
+            var image: PlanarImage8? = nil
+            for attempt in 0..<min(samples.count, 16) {
+                index = (first + attempt) % samples.count
+                do {
+                    image = PlanarImage8(try PNG.read(URL(fileURLWithPath: samples[index].path)))
+                    break
+                } catch {
+                    failures.append("\(samples[index].path): \(error)")
+                }
+            }
+            used.append(index)
+            guard let image else { continue }   // 16 unreadable in a row: this row stays zero
+            var g = AugmentSeed.generator(seed: seed, step: step, index: row)
+            let boxes = samples[index].boxes.map { $0.scaled(toWidth: image.width, height: image.height) }
+            let (a, b, isLesion) = MoCoViews.views(image, boxes: boxes, config: config, generator: &g)
+            v1.withUnsafeMutableBufferPointer { Transforms.normalize(a, mean: config.mean, std: config.std, into: $0.baseAddress! + row * per) }
+            v2.withUnsafeMutableBufferPointer { Transforms.normalize(b, mean: config.mean, std: config.std, into: $0.baseAddress! + row * per) }
+            lesion[row] = isLesion ? 1 : 0
+        }
+        return ViewBatch(step: step, view1: Tensor(shape: [batchSize, 3, s, s], scalars: v1),
+                         view2: Tensor(shape: [batchSize, 3, s, s], scalars: v2),
+                         isLesion: Tensor(shape: [batchSize], scalars: lesion), sampleIndices: used, failures: failures)
+    }
+}
+
+/// A batch for feature extraction: rows in input order.
+public struct ExtractionBatch: Sendable {
+    public var index: Int
+    /// [n, 3, crop, crop] for the readable images of this batch.
+    public var images: Tensor
+    /// Positions (in the loader's path list) of the rows of `images`.
+    public var positions: [Int]
+    /// "path: reason" for images that could not be read (skipped).
+    public var failures: [String]
+}
+
+/// Deterministic extraction loader: paths in order, `Preprocess` (resize, center crop,
+/// normalise per the encoder), batches prepared on background threads.
+public final class ExtractionLoader: Sendable {
+    public let paths: [String]
+    public let preprocess: Preprocess
+    public let batchSize: Int
+    private let prefetcher: Prefetcher<ExtractionBatch>
+
+    public init(paths: [String], preprocess: Preprocess, batchSize: Int, workers: Int = 2, prefetch: Int = 4) {
+        precondition(batchSize >= 1, "ExtractionLoader: batch size \(batchSize) must be ≥ 1")
+        self.paths = paths; self.preprocess = preprocess; self.batchSize = batchSize
+        let p = paths, pre = preprocess, b = batchSize
+        prefetcher = Prefetcher(start: 0, end: (paths.count + batchSize - 1) / batchSize, workers: workers, capacity: prefetch) { k in
+            var images = [PlanarImage8](), positions = [Int](), failures = [String]()
+            for i in (k * b)..<min((k + 1) * b, p.count) {
+                do {
+                    images.append(PlanarImage8(try PNG.read(URL(fileURLWithPath: p[i]))))
+                    positions.append(i)
+                } catch { failures.append("\(p[i]): \(error)") }
+            }
+            return ExtractionBatch(index: k, images: pre.batch(images), positions: positions, failures: failures)
+        }
+    }
+
+    public func next() -> ExtractionBatch? { prefetcher.next() }
+    public func stop() { prefetcher.stop() }
+}
