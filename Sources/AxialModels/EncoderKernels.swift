@@ -1,0 +1,123 @@
+import AxialTensor
+import Foundation
+
+// Tape-free inference kernels shared by the slice encoders (ViT, MambaOut): row-partitioned
+// GEMMs with fused epilogues (bias, GELU, residual), row LayerNorm, and attention per
+// (batch, head) pair, all over raw buffers (see shared PERFORMANCE.md). Only used when grad mode
+// is off; the training path composes the differentiable ops of AxialTensor.
+
+/// A raw pointer that `parallelFor` bodies may capture (each worker writes disjoint rows).
+struct RawPointer: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
+    init(_ p: UnsafePointer<Float>) { self.p = UnsafeMutablePointer(mutating: p) }
+}
+
+/// A pool of activation buffers reused across forward passes of one model (page-faulting fresh
+/// 77 MB buffers per batch costs more than the GELU written into them). Not thread-safe: one
+/// forward at a time per model (the model holds a lock around its use).
+final class ActivationPool: @unchecked Sendable {
+    private var buffers: [String: TensorStorage] = [:]
+    let lock = NSLock()
+
+    /// A buffer of at least `count` floats under `name` (contents undefined).
+    func buffer(_ name: String, _ count: Int) -> UnsafeMutablePointer<Float> {
+        if let b = buffers[name], b.count >= count { return b.pointer }
+        let s = TensorStorage(uninitializedCount: count)
+        buffers[name] = s
+        return s.pointer
+    }
+
+    func clear() { buffers.removeAll() }
+}
+
+enum EncoderKernels {
+    /// What a GEMM does after C = A·Wᵀ: add nothing, add bias, add bias then GELU (erf).
+    enum Epilogue { case none, bias, biasGELU }
+
+    /// C[m, n] (=|+=) A[m, k]·W[n, k]ᵀ + bias, then the epilogue, rows split over workers (OpenBLAS
+    /// single-threaded per worker). `accumulate`: C += (residual add folded in with beta = 1).
+    static func linear(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, weight: Tensor, bias: Tensor?,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false) {
+        precondition(weight.shape == [n, k], "linear kernel: weight \(weight.shape) != [\(n), \(k)]")
+        let ap = RawPointer(a), cp = RawPointer(c), wp = RawPointer(weight.storage.pointer)
+        let bp = bias.map { RawPointer($0.storage.pointer) }
+        let grain = max(1, (1 << 21) / max(n * k, 1))
+        parallelFor(m, grain: grain) { r in
+            let rows = r.count
+            let cc = cp.p + r.lowerBound * ldc
+            var beta: Float = accumulate ? 1 : 0
+            if let bp, !accumulate {
+                for i in 0..<rows { (cc + i * ldc).update(from: bp.p, count: n) }
+                beta = 1
+            }
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: k, a: ap.p + r.lowerBound * lda, lda: lda,
+                       b: wp.p, ldb: k, beta: beta, c: cc, ldc: ldc, partition: false)
+            if let bp, accumulate {
+                for i in 0..<rows { let row = cc + i * ldc; for j in 0..<n { row[j] += bp.p[j] } }
+            }
+            if gelu {
+                for i in 0..<rows {
+                    let row = cc + i * ldc
+                    for j in 0..<n { let x = row[j]; row[j] = 0.5 * x * (1 + Kernels.erf(x * 0.7071067811865476)) }
+                }
+            }
+        }
+    }
+
+    /// LayerNorm of `rows` rows of width `d` (strides `lds`/`ldo`), torch semantics (biased variance).
+    static func layerNorm(rows: Int, d: Int, x: UnsafePointer<Float>, ldx: Int, weight: Tensor?, bias: Tensor?, eps: Float,
+                          out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let xp = RawPointer(x), op = RawPointer(out)
+        let wp = weight.map { RawPointer($0.storage.pointer) }, bp = bias.map { RawPointer($0.storage.pointer) }
+        parallelFor(rows, grain: max(1, 16384 / max(d, 1))) { r in
+            for row in r {
+                let s = xp.p + row * ldx, o = op.p + row * ldo
+                let mean = Kernels.sum(s, d) / Float(d)
+                var v: Float = 0
+                for k in 0..<d { let t = s[k] - mean; v += t * t }
+                let rs = 1 / (v / Float(d) + eps).squareRoot()
+                if let wp, let bp {
+                    for k in 0..<d { o[k] = ((s[k] - mean) * rs) * wp.p[k] + bp.p[k] }
+                } else if let wp {
+                    for k in 0..<d { o[k] = ((s[k] - mean) * rs) * wp.p[k] }
+                } else {
+                    for k in 0..<d { o[k] = (s[k] - mean) * rs }
+                }
+            }
+        }
+    }
+
+    /// Multi-head self-attention core on a packed qkv buffer: for every (batch, head) pair,
+    /// out[b, i, h·hd + j] = Σ softmax(q·kᵀ·scale)·v, with q, k, v read in place from
+    /// qkv[b·n + i, (0|1|2)·dim + h·hd + j] (row stride 3·dim). Pairs are split over workers,
+    /// each with its own n×n score buffer.
+    static func attention(batch: Int, tokens n: Int, heads: Int, headDim hd: Int, qkv: UnsafePointer<Float>,
+                          out: UnsafeMutablePointer<Float>) {
+        let dim = heads * hd, ld = 3 * dim
+        let scale = 1 / Float(hd).squareRoot()
+        let qp = RawPointer(qkv), op = RawPointer(out)
+        parallelFor(batch * heads) { r in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+            defer { scores.deallocate() }
+            for pair in r {
+                let b = pair / heads, h = pair % heads
+                let base = qp.p + b * n * ld + h * hd
+                BLAS.sgemm(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: base, lda: ld,
+                           b: base + dim, ldb: ld, beta: 0, c: scores, ldc: n, partition: false)
+                for i in 0..<n { softmaxRow(scores + i * n, n) }
+                BLAS.sgemm(transA: false, transB: false, m: n, n: hd, k: n, a: scores, lda: n,
+                           b: base + 2 * dim, ldb: ld, beta: 0, c: op.p + b * n * dim + h * hd, ldc: dim, partition: false)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for k in 0..<n { m = max(m, p[k]) }
+        for k in 0..<n { p[k] = Kernels.exp(p[k] - m) }
+        let inv = 1 / Kernels.sum(p, n)
+        for k in 0..<n { p[k] *= inv }
+    }
+}
