@@ -75,15 +75,13 @@ public struct EncoderSpec: Sendable {
     }
 }
 
-/// Errors from the encoder registry and weight loading.
-public enum EncoderError: Error, CustomStringConvertible {
+/// Errors from the encoder registry (weight errors are `EncoderError`).
+public enum EncoderRegistryError: Error, CustomStringConvertible {
     case unknownEncoder(String, known: [String])
-    case weights(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .unknownEncoder(n, known): return "unknown encoder '\(n)'; known: \(known.joined(separator: ", "))"
-        case let .weights(path, reason): return "cannot load weights \(path): \(reason)"
         }
     }
 }
@@ -145,7 +143,7 @@ public enum EncoderRegistry {
 
     /// The spec for `name` or `EncoderError.unknownEncoder`.
     public static func spec(_ name: String) throws -> EncoderSpec {
-        guard let s = all[name] else { throw EncoderError.unknownEncoder(name, known: names) }
+        guard let s = all[name] else { throw EncoderRegistryError.unknownEncoder(name, known: names) }
         return s
     }
 
@@ -154,12 +152,9 @@ public enum EncoderRegistry {
     public static func load(_ name: String, weights: URL?, seed: UInt64 = 0) throws -> any ImageEncoder {
         let model = try spec(name).makeModel(seed: seed)
         if let weights {
-            let state: [String: Tensor]
-            do { state = try SafeTensors.read(weights).tensors } catch {
-                throw EncoderError.weights(path: weights.path, reason: "\(error)")
-            }
-            do { try model.loadCheckpoint(state) } catch {
-                throw EncoderError.weights(path: weights.path, reason: "\(error)")
+            let state = try EncoderWeights.read(weights)
+            do { try model.loadCheckpoint(state) } catch let e as ModuleError {
+                throw EncoderError.weightMismatch(file: weights.path, model: name, details: e.description)
             }
         }
         model.eval()

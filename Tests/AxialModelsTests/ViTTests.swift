@@ -170,6 +170,6 @@ func goldenViT(_ name: String) throws -> VisionTransformer {
         var gen = RandomGenerator(seed: 1)
         let m = VisionTransformer(.vitSmall, generator: &gen)
         #expect(m.parameterCount() == 21_665_664)   // timm vit_small_patch16_224 with num_classes=0
-        #expect(throws: EncoderError.self) { try EncoderRegistry.spec("vit_huge_nope") }
+        #expect(throws: EncoderRegistryError.self) { try EncoderRegistry.spec("vit_huge_nope") }
     }
 }
