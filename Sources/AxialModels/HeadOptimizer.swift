@@ -6,7 +6,7 @@ import Foundation
 ///     m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  θ ← θ − lr·m̂/(√v̂ + ε),  m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)
 /// Parameters without a gradient are skipped, step count included (as torch).
 /// A small functional optimizer kept with the heads while AxialNN's optimizers were landing.
-public final class HeadAdam {
+public final class HeadAdam: @unchecked Sendable {
     public var learningRate: Float
     public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
     public var weightDecay: Float

@@ -97,7 +97,7 @@ public struct HeadOutput {
 }
 
 /// A MIL head: parameters by stable names, forward on padded bags.
-public protocol MILHead: AnyObject {
+public protocol MILHead: AnyObject, Sendable {
     var config: HeadConfig { get }
     var parameters: ParameterSet { get }
     /// bags [B, N, D], mask [B, N] (1 real, 0 padding). `training` turns dropout on (masks from `rng`).

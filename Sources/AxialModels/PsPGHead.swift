@@ -32,7 +32,7 @@ import Foundation
 /// tokens into a text feature is replaced by the token mean (the text tower is not part of this
 /// head); tokens are averaged over the real instances rather than summed (bags vary in length).
 /// Per-instance attention = a over the real instances, normalised to sum 1.
-public final class PsPGHead: MILHead {
+public final class PsPGHead: MILHead, @unchecked Sendable {
     public let config: HeadConfig
     public let parameters = ParameterSet()
     /// [C, E], not trained. Replace with `withClassEmbeddings` to score other labels.

@@ -12,6 +12,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let result = try Demo.run(.init(folder: folder, patients: 4, seed: 3, progress: .quiet))
         #expect(result.ingest.seriesIngested == 4 && result.ingest.seriesFailed == 0 && result.ingest.problems.isEmpty)
+        #expect(result.mil?.contains("pooled AUROC") == true)
         let labels = try CSVTable.read(result.labels)
         #expect(labels.header == ["patient_id", "lesion", "lesion_count"])
         #expect(try labels.column("lesion") == ["0", "1", "0", "1"])
