@@ -373,7 +373,7 @@ public final class CLIPModel: Module {
         return model
     }
 
-    /// Loads a full CLIP state dict (see `remap`); throws `EncoderWeightsError.weightMismatch` listing keys.
+    /// Loads a full CLIP state dict (see `remap`); throws `EncoderError.weightMismatch` listing keys.
     public func load(state: [String: Tensor], file: String = "<state dict>") throws {
         try EncoderWeights.load(self, Self.remap(state, vision: config.vision), file: file, model: "CLIP")
     }
@@ -401,7 +401,7 @@ extension CLIPVisionTransformer {
                                           generator: &g)
         let all = try EncoderWeights.read(url)
         let sub = EncoderWeights.subtree(CLIPModel.remap(all, vision: config.vision), prefix: "visual.")
-        if sub.isEmpty { throw EncoderWeightsError.noKeys(file: url.path, prefix: "visual.", sample: all.keys.sorted()) }
+        if sub.isEmpty { throw EncoderError.noKeys(file: url.path, prefix: "visual.", sample: all.keys.sorted()) }
         try EncoderWeights.load(tower, sub, file: url.path, model: "CLIP image tower")
         return tower
     }

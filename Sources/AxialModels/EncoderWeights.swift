@@ -3,7 +3,7 @@ import AxialTensor
 import Foundation
 
 /// Errors from loading an encoder's weights or feeding it bad input.
-public enum EncoderWeightsError: Error, CustomStringConvertible {
+public enum EncoderError: Error, CustomStringConvertible {
     /// The file could not be read as safetensors.
     case unreadableWeights(file: String, reason: String)
     /// The file's keys do not match the model (missing / unexpected / mis-shaped keys listed).
@@ -29,7 +29,7 @@ public enum EncoderWeights {
     /// Reads a `.safetensors` file (any float/int dtype → Float32).
     public static func read(_ url: URL) throws -> [String: Tensor] {
         do { return try SafeTensors.read(url).tensors }
-        catch { throw EncoderWeightsError.unreadableWeights(file: url.path, reason: "\(error)") }
+        catch { throw EncoderError.unreadableWeights(file: url.path, reason: "\(error)") }
     }
 
     /// The keys under `prefix` with the prefix removed (`visual.conv1.weight` → `conv1.weight`).
@@ -40,10 +40,10 @@ public enum EncoderWeights {
         return out
     }
 
-    /// Loads `state` into `module` strictly, turning a mismatch into `EncoderWeightsError.weightMismatch`.
+    /// Loads `state` into `module` strictly, turning a mismatch into `EncoderError.weightMismatch`.
     public static func load(_ module: Module, _ state: [String: Tensor], file: String, model: String) throws {
         do { try module.loadStateDict(state, strict: true) }
-        catch let e as ModuleError { throw EncoderWeightsError.weightMismatch(file: file, model: model, details: e.description) }
+        catch let e as ModuleError { throw EncoderError.weightMismatch(file: file, model: model, details: e.description) }
     }
 }
 

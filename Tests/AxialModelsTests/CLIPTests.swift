@@ -144,7 +144,7 @@ func clipConfig(_ c: [String: Any]) -> CLIPConfig {
         do {
             try m.load(state: sd, file: "broken.safetensors")
             Issue.record("loading a broken state dict succeeded")
-        } catch let e as EncoderWeightsError {
+        } catch let e as EncoderError {
             let text = e.description
             #expect(text.contains("broken.safetensors"))
             #expect(text.contains("visual.proj"))
