@@ -81,13 +81,6 @@ public func mocoContrastiveLoss(query q: Tensor, key k: Tensor, temperature T: F
 
 // MARK: - MoCo v3 model
 
-/// What MoCo needs from a base encoder: pooled features [B, featureDimensions] from images
-/// [B, C, H, W], without any classification head (MoCo puts its projector there).
-public protocol MoCoEncoder: Module {
-    var featureDimensions: Int { get }
-    func features(_ images: Tensor) -> Tensor
-}
-
 /// MoCo v3 / LeCL hyper-parameters (defaults: CLEAR `main_moco.py` / MoCo v3 ViT).
 public struct MoCoConfig: Codable, Sendable, Equatable {
     /// Output dimension of projector and predictor.
@@ -155,14 +148,14 @@ public func mocoMLP(layers: Int, input: Int, hidden: Int, output: Int, lastBatch
     return Sequential(mods)
 }
 
-/// An encoder with MoCo's projector as its head: keys `<encoder keys>`, `head.<i>.*` (the torch
+/// An encoder (registry `ImageEncoder`, built without classifier) with MoCo's projector as its head: keys `<encoder keys>`, `head.<i>.*` (the torch
 /// `base_encoder` / `momentum_encoder` after `encoder.head = _build_mlp(3, …)`).
 public final class MoCoBranch: Module {
-    public let encoder: any MoCoEncoder
+    public let encoder: any ImageEncoder
     public let head: Sequential
-    init(encoder: any MoCoEncoder, head: Sequential) { self.encoder = encoder; self.head = head; super.init() }
+    init(encoder: any ImageEncoder, head: Sequential) { self.encoder = encoder; self.head = head; super.init() }
     override public var propertyKeys: [String: String] { ["encoder": ""] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { head(encoder.features(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { head(encoder.encode(x)) }
 }
 
 /// MoCo v3 (Chen, Xie, He 2021) with CLEAR's LeCL loss.
@@ -183,10 +176,10 @@ public final class MoCo: Module {
     /// `makeEncoder` is called twice (base and momentum copy); the momentum copy receives the base
     /// weights and is frozen. Projector/predictor Linear layers use torch's default init from `generator`.
     public init(config: MoCoConfig = MoCoConfig(), generator g: inout RandomGenerator,
-                makeEncoder: () -> any MoCoEncoder) {
+                makeEncoder: () -> any ImageEncoder) {
         self.config = config
         let base = makeEncoder(), mom = makeEncoder()
-        let fd = base.featureDimensions
+        let fd = base.featureDimension
         baseEncoder = MoCoBranch(encoder: base, head: mocoMLP(layers: 3, input: fd, hidden: config.mlpDim, output: config.dim,
                                                              lastBatchNorm: true, generator: &g))
         momentumEncoder = MoCoBranch(encoder: mom, head: mocoMLP(layers: 3, input: fd, hidden: config.mlpDim, output: config.dim,
