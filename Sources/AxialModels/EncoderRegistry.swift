@@ -46,6 +46,10 @@ public struct EncoderSpec: Sendable {
     public enum Architecture: Sendable, Equatable {
         case vit(ViTConfig)
         case mambaout(MambaOutConfig)
+        /// CLIP-family image towers (CLIPEncoders.swift).
+        case clip(CLIPConfig)
+        case biomedclip(BiomedCLIPConfig)
+        case clipResNet(CLIPResNetConfig)
     }
     public let name: String
     public let architecture: Architecture
@@ -55,6 +59,7 @@ public struct EncoderSpec: Sendable {
         switch architecture {
         case .vit(let c): return c.featureDimension
         case .mambaout(let c): return c.featureDimension
+        case .clip, .biomedclip, .clipResNet: return architecture.clipFamilyFeatureDimension!
         }
     }
     /// Where official weights are published (and the source library's model name).
@@ -69,6 +74,7 @@ public struct EncoderSpec: Sendable {
         switch architecture {
         case .vit(let c): m = VisionTransformer(c, generator: &g)
         case .mambaout(let c): m = MambaOut(c, generator: &g)
+        case .clip, .biomedclip, .clipResNet: m = architecture.makeCLIPFamilyModel(generator: &g)!
         }
         m.eval()
         return m
@@ -134,7 +140,7 @@ public enum EncoderRegistry {
                         preprocessing: EncoderPreprocessing(inputSize: 32, mean: EncoderPreprocessing.imagenetMean,
                                                             std: EncoderPreprocessing.imagenetStd, interpolation: "bicubic", cropPct: 1.0),
                         weightsSource: "none (tiny random-init test encoder)", weightKeyMap: mambaoutKeys),
-        ]
+        ] + clipFamilySpecs
         return Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0) })
     }()
 
