@@ -72,6 +72,13 @@ public final class Progress: @unchecked Sendable {
         finished = true
     }
 
+    /// Extra text shown after the counts (e.g. "loss 1.23  lr 1e-4"); set from the work loop.
+    public var detail: String {
+        get { lock.lock(); defer { lock.unlock() }; return detailText }
+        set { lock.lock(); detailText = newValue; lock.unlock() }
+    }
+    private var detailText = ""
+
     /// Seconds since creation.
     public var elapsed: Double { clock() - start }
 
@@ -96,6 +103,7 @@ public final class Progress: @unchecked Sendable {
         } else {
             s += "  in \(Progress.formatDuration(seconds))"
         }
+        if !detailText.isEmpty { s += "  " + detailText }
         return s
     }
 

@@ -1,0 +1,273 @@
+import AxialEval
+import AxialImaging
+import AxialModels
+import AxialNN
+import AxialStore
+import AxialTensor
+import Foundation
+
+/// `axial pretrain`: MoCo v3 / LeCL pretraining of a slice encoder on ingest output.
+///
+/// Inputs: `<input>/manifest.csv` (ingest) and optionally a lesion CSV — DeepLesion `DL_info.csv`
+/// (`File_name`, `Bounding_boxes`, …) or Axial's (`patient_id, slice_index, x1, y1, x2, y2`
+/// [, `series_uid`]); slices with boxes get LeCL's lesion views and count as lesion negatives.
+///
+/// Outputs in `<out>`:
+///
+///     loss.csv               step, loss, lr, momentum, images_per_s (one record per logged step,
+///                            appended with one write; images = views, 2 per slice)
+///     checkpoint.safetensors model (base + momentum encoder + projectors + predictor + BN stats),
+///                            AdamW state, step, RNG, config (written to a temp name, renamed)
+///     encoder.safetensors    the trained base encoder alone, under the encoder's (timm) keys —
+///                            `axial extract --encoder <arch> --weights encoder.safetensors`
+///     loss.svg               the loss curve
+///     config.json            the options of the run
+///
+/// Schedule (per step s of N): lr = base_lr·B/256·warmup-cosine(s) (linear warmup over
+/// `warmupSteps`, then half cosine to 0, as MoCo v3 per iteration), momentum
+/// m = 1 − (1 − m₀)(cos(πs/N) + 1)/2. Each batch is a pure function of (samples, seed, step)
+/// (`ViewLoader`), so `--resume` from the last checkpoint repeats exactly the losses of an
+/// uninterrupted run: loss.csv records after the checkpoint's step are dropped and recomputed.
+public enum Pretrain {
+    /// The options of a run (also saved as `config.json` and in each checkpoint).
+    public struct Options: Codable, Sendable, Equatable {
+        public var input: String
+        public var lesions: String?
+        /// "deeplesion", "axial" or nil (detect from the header).
+        public var lesionFormat: String?
+        public var arch: String
+        public var steps: Int
+        public var batch: Int
+        public var out: String
+        /// Continue from `<out>/checkpoint.safetensors` when it exists.
+        public var resume = false
+        /// Base learning rate; the optimizer's lr is `lr·batch/256` (CLEAR: 1e-4).
+        public var lr: Double = 1e-4
+        public var weightDecay: Double = 0.1
+        /// Warmup steps (nil: 10% of the steps, as CLEAR's 10 of 100 epochs).
+        public var warmupSteps: Int?
+        public var temperature: Float = 1.0
+        /// LeCL weight w of the lesion negatives (≤ 0: plain MoCo v3).
+        public var lesionWeight: Float = 1.0
+        public var momentum: Float = 0.99
+        public var dim: Int = 256
+        public var mlpDim: Int = 4096
+        public var checkpointEvery: Int = 100
+        public var seed: UInt64 = 0
+        public var size: Int = 224
+        /// Max global gradient norm (nil: no clipping).
+        public var clipGradient: Float?
+        public var workers: Int = 2
+        /// Stop after this many steps of this invocation as if interrupted (tests, time limits).
+        public var stopAfter: Int?
+
+        public init(input: String, lesions: String? = nil, lesionFormat: String? = nil, arch: String, steps: Int, batch: Int, out: String) {
+            self.input = input; self.lesions = lesions; self.lesionFormat = lesionFormat; self.arch = arch
+            self.steps = steps; self.batch = batch; self.out = out
+        }
+
+        /// The settings that must not change between a checkpoint and `--resume`.
+        var resumeIdentity: [String] {
+            [arch, String(batch), String(steps), String(lr), String(weightDecay), String(warmup), String(temperature),
+             String(lesionWeight), String(momentum), String(dim), String(mlpDim), String(seed), String(size),
+             clipGradient.map { String($0) } ?? "-"]
+        }
+        static let resumeIdentityNames = ["arch", "batch", "steps", "lr", "weight-decay", "warmup", "temperature",
+                                          "weight-w", "momentum", "dim", "mlp-dim", "seed", "size", "clip-grad"]
+        public var warmup: Int { warmupSteps ?? steps / 10 }
+        public var mocoConfig: MoCoConfig {
+            MoCoConfig(dim: dim, mlpDim: mlpDim, temperature: temperature, momentum: momentum, cosineMomentum: true,
+                       lesionWeight: lesionWeight, predictorLastBatchNorm: true)
+        }
+    }
+
+    public struct Result: Sendable {
+        public var steps: Int
+        public var resumedFrom: Int?
+        public var finalLoss: Float?
+        public var seconds: Double
+        public var imagesPerSecond: Double
+        public var lesionSlices: Int
+        public var slices: Int
+        public var out: URL
+        public var text: String {
+            var lines = ["pretrain: \(slices) slices (\(lesionSlices) with lesion boxes), \(steps) steps"
+                         + (resumedFrom.map { " (resumed at step \($0))" } ?? "")
+                         + " in \(Progress.formatDuration(seconds))"
+                         + String(format: ", %.1f images/s", imagesPerSecond)]
+            if let finalLoss { lines.append(String(format: "pretrain: final loss %.4f", finalLoss)) }
+            lines.append("pretrain: encoder \(out.appendingPathComponent("encoder.safetensors").path), loss curve \(out.appendingPathComponent("loss.svg").path)")
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    public static let lossHeader = ["step", "loss", "lr", "momentum", "images_per_s"]
+
+    /// Reads the manifest and lesion table into view samples, with clear errors.
+    public static func samples(_ o: Options) throws -> [ViewSample] {
+        let manifest = URL(fileURLWithPath: o.input).appendingPathComponent("manifest.csv")
+        guard FileManager.default.fileExists(atPath: manifest.path) else {
+            throw PipelineError.io(path: manifest.path, reason: "no ingest manifest here (run `axial ingest` first)")
+        }
+        var table = LesionTable()
+        if let l = o.lesions {
+            let url = URL(fileURLWithPath: l)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw PipelineError.io(path: l, reason: "lesion CSV not found") }
+            if let f = o.lesionFormat {
+                guard f == "deeplesion" || f == "axial" else {
+                    throw PipelineError.invalidOption(option: "--lesion-format", reason: "expected deeplesion or axial, got '\(f)'")
+                }
+                let header = (try? String(contentsOf: url, encoding: .utf8))?.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                let isDeepLesion = header.contains("File_name") || header.contains("Bounding_boxes")
+                if (f == "deeplesion") != isDeepLesion {
+                    throw PipelineError.invalidConfig(path: l, key: "header", reason: f == "deeplesion"
+                        ? "a DeepLesion DL_info.csv needs File_name and Bounding_boxes columns; header is: \(header)"
+                        : "an Axial lesion CSV needs patient_id, slice_index, x1, y1, x2, y2; header is: \(header)")
+                }
+            }
+            table = try LesionTable.read(url)
+        }
+        let samples = try ViewSample.fromManifest(manifest, lesions: table)
+        guard !samples.isEmpty else { throw PipelineError.nothingToDo(reason: "\(manifest.path) lists no images") }
+        let missing = samples.filter { !FileManager.default.fileExists(atPath: $0.path) }
+        if !missing.isEmpty {
+            throw PipelineError.io(path: missing[0].path, reason: "listed in \(manifest.path) but missing"
+                                   + (missing.count > 1 ? " (and \(missing.count - 1) more images)" : ""))
+        }
+        if o.lesions != nil && !table.isEmpty && !samples.contains(where: { !$0.boxes.isEmpty }) {
+            throw PipelineError.invalidConfig(path: o.lesions!, key: "rows", reason: "none of its \(table.count) boxes matches a slice of \(manifest.path) (by patient_id + slice_index [+ series_uid] or file name)")
+        }
+        return samples
+    }
+
+    /// Builds the MoCo model for `arch` (registry encoder, random init from `seed`).
+    public static func makeModel(_ o: Options) throws -> MoCo {
+        let spec = try EncoderRegistry.spec(o.arch)
+        var g = RandomGenerator(seed: o.seed &+ 0x4D6F_436F)
+        return MoCo(config: o.mocoConfig, generator: &g) { spec.makeModel(seed: o.seed) }
+    }
+
+    public static func validate(_ o: Options) throws {
+        if o.steps < 1 { throw PipelineError.invalidOption(option: "--steps", reason: "must be ≥ 1, got \(o.steps)") }
+        if o.batch < 2 { throw PipelineError.invalidOption(option: "--batch", reason: "must be ≥ 2 (contrastive negatives and BatchNorm), got \(o.batch)") }
+        if o.checkpointEvery < 1 { throw PipelineError.invalidOption(option: "--checkpoint-every", reason: "must be ≥ 1") }
+        if o.temperature <= 0 { throw PipelineError.invalidOption(option: "--temperature", reason: "must be > 0") }
+        if !(o.lr > 0) { throw PipelineError.invalidOption(option: "--lr", reason: "must be > 0") }
+        if o.warmup > o.steps { throw PipelineError.invalidOption(option: "--warmup", reason: "\(o.warmup) > steps \(o.steps)") }
+        let spec = try EncoderRegistry.spec(o.arch)
+        if case .vit(let c) = spec.architecture, o.size % c.patchSize != 0 {
+            throw PipelineError.invalidOption(option: "--size", reason: "\(o.size) is not a multiple of \(o.arch)'s patch size \(c.patchSize)")
+        }
+    }
+
+    /// Runs (or resumes) a pretraining run.
+    public static func run(_ o: Options, progressStyle: Progress.Style? = nil) throws -> Result {
+        try validate(o)
+        let samples = try Self.samples(o)
+        let out = URL(fileURLWithPath: o.out)
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let checkpointURL = out.appendingPathComponent("checkpoint.safetensors")
+        let lossURL = out.appendingPathComponent("loss.csv")
+        let configJSON = String(decoding: try JSONEncoder.sorted.encode(o), as: UTF8.self)
+
+        let model = try makeModel(o)
+        let opt = AdamW(model.optimizedParameters, lr: o.lr * Double(o.batch) / 256, weightDecay: o.weightDecay)
+        let schedule = WarmupCosineSchedule(warmupSteps: o.warmup, totalSteps: o.steps, optimizer: opt)
+
+        var start = 0
+        var resumedFrom: Int?
+        if o.resume && FileManager.default.fileExists(atPath: checkpointURL.path) {
+            let info = try Checkpoint.load(from: checkpointURL, model: model, optimizer: opt)
+            if let saved = info.config, let data = saved.data(using: .utf8), let prev = try? JSONDecoder().decode(Options.self, from: data) {
+                let a = prev.resumeIdentity, b = o.resumeIdentity
+                if let i = a.indices.first(where: { a[$0] != b[$0] }) {
+                    throw PipelineError.invalidOption(option: "--" + Options.resumeIdentityNames[i],
+                        reason: "checkpoint \(checkpointURL.path) was made with \(a[i]), this run asks for \(b[i]); resume with the same settings or use a new --out")
+                }
+            }
+            start = info.step
+            resumedFrom = start
+            try truncateLossCSV(lossURL, keepingThrough: start)
+        } else {
+            if FileManager.default.fileExists(atPath: lossURL.path) { try FileManager.default.removeItem(at: lossURL) }
+        }
+        try AtomicFile.write(Data(configJSON.utf8), to: out.appendingPathComponent("config.json"))
+        let log = try CSVAppender(url: lossURL, header: lossHeader)
+
+        var augment = AugmentConfig()
+        augment.size = o.size
+        let remaining = o.steps - start
+        let todo = min(remaining, o.stopAfter ?? remaining)
+        let loader = ViewLoader(samples: samples, batchSize: o.batch, seed: o.seed, config: augment,
+                                startStep: start, steps: todo, workers: o.workers, prefetch: 3)
+        defer { loader.stop() }
+        let progress = Progress(label: "pretrain", total: o.steps, unit: "steps", style: progressStyle)
+        progress.advance(by: start)
+        model.train()
+        let t0 = Date()
+        var last: Float?
+        var failuresReported = 0
+        var step = start
+        while step < start + todo, let batch = loader.next() {
+            precondition(batch.step == step, "pretrain: loader returned batch \(batch.step) for step \(step)")
+            for f in batch.failures where failuresReported < 20 { progress.message("pretrain: warning: \(f)"); failuresReported += 1 }
+            let ts = Date()
+            schedule.apply(step: step, to: opt)
+            let m = o.mocoConfig.momentum(step: step, totalSteps: o.steps)
+            let lesion = batch.isLesion.scalars.map { $0 > 0.5 }
+            let loss = model.trainStep(batch.view1, batch.view2, lesion: lesion, momentum: m, optimizer: opt,
+                                       clipGradientNorm: o.clipGradient)
+            guard loss.isFinite else {
+                throw PipelineError.nothingToDo(reason: "pretrain: loss became \(loss) at step \(step); lower --lr or set --clip-grad")
+            }
+            let ips = Double(2 * o.batch) / max(Date().timeIntervalSince(ts), 1e-9)
+            try log.append([[String(step), String(format: "%.9g", loss), String(format: "%.9g", opt.groups[0].lr),
+                             String(format: "%.9g", m), String(format: "%.2f", ips)]])
+            last = loss
+            step += 1
+            progress.detail = String(format: "loss %.4f  lr %.2e  %.1f img/s", loss, opt.groups[0].lr, ips)
+            progress.advance()
+            if step % o.checkpointEvery == 0 || step == o.steps {
+                try Checkpoint.save(to: checkpointURL, model: model, optimizer: opt, step: step, config: configJSON)
+            }
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(t0)
+        if step == o.steps {
+            try exportEncoder(model, to: out.appendingPathComponent("encoder.safetensors"), arch: o.arch)
+        }
+        try writeLossCurve(lossURL, to: out.appendingPathComponent("loss.svg"), title: "\(o.arch) MoCo v3" + (o.lesionWeight > 0 ? " + LeCL (w = \(o.lesionWeight))" : ""))
+        return Result(steps: step, resumedFrom: resumedFrom, finalLoss: last, seconds: seconds,
+                      imagesPerSecond: Double(2 * o.batch * (step - start)) / max(seconds, 1e-9),
+                      lesionSlices: samples.filter { !$0.boxes.isEmpty }.count, slices: samples.count, out: out)
+    }
+
+    /// Writes the base encoder's own weights (no projector) under its keys, atomically.
+    public static func exportEncoder(_ model: MoCo, to url: URL, arch: String) throws {
+        try SafeTensors.write(model.encoderStateDict(), metadata: ["arch": arch, "source": "axial pretrain (MoCo v3 / LeCL base encoder)"], to: url)
+    }
+
+    /// Keeps the header and the records with step < `step` (those a checkpoint at `step` covers).
+    static func truncateLossCSV(_ url: URL, keepingThrough step: Int) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let table = try CSVTable.read(url)
+        let kept = table.rows.filter { ($0.first.flatMap { Int($0) } ?? Int.max) < step }
+        try CSVTable(header: table.header, rows: kept).write(to: url)
+    }
+
+    /// loss.csv → an SVG line plot of loss against step.
+    public static func writeLossCurve(_ csv: URL, to url: URL, title: String) throws {
+        guard FileManager.default.fileExists(atPath: csv.path) else { return }
+        let table = try CSVTable.read(csv)
+        let steps = try table.column("step", path: csv.path).compactMap { Double($0) }
+        let losses = try table.column("loss", path: csv.path).compactMap { Double($0) }
+        guard steps.count == losses.count, !steps.isEmpty else { return }
+        var plot = SVGPlot(title: title, xLabel: "step", yLabel: "loss")
+        plot.add(x: steps, y: losses, label: "loss")
+        try AtomicFile.write(Data(plot.svg.utf8), to: url)
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e }
+}

@@ -1,0 +1,101 @@
+import AxialImaging
+import AxialStore
+import Foundation
+
+/// A synthetic slice cohort for pretraining tests and the LeCL probe experiment, written in
+/// `axial ingest`'s layout: `<folder>/manifest.csv` + `<folder>/<patient>/S1/<slice>_abdomen.png`
+/// (8-bit gray), `<folder>/lesions.csv` in Axial's lesion format (patient_id, slice_index, x1, y1,
+/// x2, y2) and `<folder>/slice_labels.csv` (path, lesion 0/1).
+///
+/// Each slice: a soft-tissue ellipse body (random size/position/brightness) with a darker "lung"
+/// pair and noise; a lesion slice also has one or two bright round blobs (radius 6–12% of the side)
+/// inside the body. Deterministic for a seed.
+public enum PretrainCohort {
+    public struct Summary: Sendable {
+        public var manifest: URL
+        public var lesions: URL
+        public var labels: URL
+        public var slices: Int
+        public var lesionSlices: Int
+    }
+
+    public static func write(to folder: URL, patients: Int, slicesPerPatient: Int, size: Int = 64,
+                             lesionFraction: Double = 0.4, seed: UInt64 = 1) throws -> Summary {
+        let fm = FileManager.default
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        var g = SplitMix(seed: seed)
+        var manifest: [[String]] = [], lesionRows: [[String]] = [], labels: [[String]] = []
+        var lesionSlices = 0
+        for p in 0..<patients {
+            let pid = String(format: "P%03d", p + 1)
+            let dir = folder.appendingPathComponent(pid).appendingPathComponent("S1")
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            for s in 0..<slicesPerPatient {
+                let n = Double(size)
+                let cx = n * (0.45 + 0.1 * g.next()), cy = n * (0.45 + 0.1 * g.next())
+                let rx = n * (0.32 + 0.1 * g.next()), ry = n * (0.26 + 0.08 * g.next())
+                let body = 90 + 40 * g.next()
+                var pixels = [Float](repeating: 8, count: size * size)
+                for y in 0..<size {
+                    for x in 0..<size {
+                        let dx = (Double(x) - cx) / rx, dy = (Double(y) - cy) / ry
+                        if dx * dx + dy * dy <= 1 {
+                            var v = body
+                            for side in [-1.0, 1.0] {   // lungs
+                                let lx = (Double(x) - (cx + side * 0.45 * rx)) / (0.3 * rx), ly = (Double(y) - cy) / (0.55 * ry)
+                                if lx * lx + ly * ly <= 1 { v = 30 }
+                            }
+                            pixels[y * size + x] = Float(v)
+                        }
+                    }
+                }
+                let isLesion = g.next() < lesionFraction
+                var boxes: [(Double, Double, Double, Double)] = []
+                if isLesion {
+                    for _ in 0..<(1 + Int(g.next() * 2)) {
+                        let r = n * (0.06 + 0.06 * g.next())
+                        let lx = cx + (g.next() - 0.5) * 0.5 * rx, ly = cy + (g.next() - 0.5) * 0.9 * ry
+                        for y in 0..<size {
+                            for x in 0..<size {
+                                let d = ((Double(x) - lx) * (Double(x) - lx) + (Double(y) - ly) * (Double(y) - ly)).squareRoot()
+                                if d <= r { pixels[y * size + x] = Float(215 + 25 * (1 - d / r)) }
+                            }
+                        }
+                        boxes.append((max(0, lx - r), max(0, ly - r), min(n - 1, lx + r), min(n - 1, ly + r)))
+                    }
+                    lesionSlices += 1
+                }
+                let bytes = pixels.map { v -> UInt8 in UInt8(max(0, min(255, v + Float((g.next() - 0.5) * 16)))) }
+                let name = String(format: "%04d_abdomen.png", s)
+                try PNG.write(Image8(width: size, height: size, channels: 1, pixels: bytes), to: dir.appendingPathComponent(name))
+                let rel = "\(pid)/S1/\(name)"
+                manifest.append([pid, "ST1", "S1", String(s), String(s * 5), "abdomen", rel])
+                labels.append([rel, isLesion ? "1" : "0"])
+                for b in boxes {
+                    lesionRows.append([pid, String(s), String(format: "%.1f", b.0), String(format: "%.1f", b.1),
+                                       String(format: "%.1f", b.2), String(format: "%.1f", b.3)])
+                }
+            }
+        }
+        let manifestURL = folder.appendingPathComponent("manifest.csv")
+        try CSVTable(header: Ingest.manifestHeader, rows: manifest).write(to: manifestURL)
+        let lesionURL = folder.appendingPathComponent("lesions.csv")
+        try CSVTable(header: ["patient_id", "slice_index", "x1", "y1", "x2", "y2"], rows: lesionRows).write(to: lesionURL)
+        let labelURL = folder.appendingPathComponent("slice_labels.csv")
+        try CSVTable(header: ["path", "lesion"], rows: labels).write(to: labelURL)
+        return Summary(manifest: manifestURL, lesions: lesionURL, labels: labelURL, slices: manifest.count, lesionSlices: lesionSlices)
+    }
+
+    /// SplitMix64 → uniform Double in [0, 1).
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+    }
+}
