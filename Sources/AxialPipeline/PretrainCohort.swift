@@ -7,9 +7,10 @@ import Foundation
 /// (8-bit gray), `<folder>/lesions.csv` in Axial's lesion format (patient_id, slice_index, x1, y1,
 /// x2, y2) and `<folder>/slice_labels.csv` (path, lesion 0/1).
 ///
-/// Each slice: a soft-tissue ellipse body (random size/position/brightness) with a darker "lung"
-/// pair and noise; a lesion slice also has one or two bright round blobs (radius 6–12% of the side)
-/// inside the body. Deterministic for a seed.
+/// Each slice: a soft-tissue ellipse body (random size, position and brightness 70–160) with a
+/// darker "lung" pair and noise; a lesion slice also has one or two round blobs 55–80 grey levels
+/// brighter than its body (radius 5–10% of the side), so global brightness alone does not tell
+/// lesion slices apart. Deterministic for a seed.
 public enum PretrainCohort {
     public struct Summary: Sendable {
         public var manifest: URL
@@ -34,7 +35,7 @@ public enum PretrainCohort {
                 let n = Double(size)
                 let cx = n * (0.45 + 0.1 * g.next()), cy = n * (0.45 + 0.1 * g.next())
                 let rx = n * (0.32 + 0.1 * g.next()), ry = n * (0.26 + 0.08 * g.next())
-                let body = 90 + 40 * g.next()
+                let body = 70 + 90 * g.next()
                 var pixels = [Float](repeating: 8, count: size * size)
                 for y in 0..<size {
                     for x in 0..<size {
@@ -53,12 +54,12 @@ public enum PretrainCohort {
                 var boxes: [(Double, Double, Double, Double)] = []
                 if isLesion {
                     for _ in 0..<(1 + Int(g.next() * 2)) {
-                        let r = n * (0.06 + 0.06 * g.next())
+                        let r = n * (0.05 + 0.05 * g.next())
                         let lx = cx + (g.next() - 0.5) * 0.5 * rx, ly = cy + (g.next() - 0.5) * 0.9 * ry
                         for y in 0..<size {
                             for x in 0..<size {
                                 let d = ((Double(x) - lx) * (Double(x) - lx) + (Double(y) - ly) * (Double(y) - ly)).squareRoot()
-                                if d <= r { pixels[y * size + x] = Float(215 + 25 * (1 - d / r)) }
+                                if d <= r { pixels[y * size + x] = Float(body + 55 + 25 * (1 - d / r)) }
                             }
                         }
                         boxes.append((max(0, lx - r), max(0, ly - r), min(n - 1, lx + r), min(n - 1, ly + r)))
