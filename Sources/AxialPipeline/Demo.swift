@@ -20,6 +20,8 @@ public enum Demo {
         public var patients: Int
         public var seed: UInt64
         public var progress: Progress.Style?
+        /// Steps of the demo's LeCL pretraining run (0: skip pretraining and extraction).
+        public var pretrainSteps = 100
         public init(folder: URL, patients: Int = 6, seed: UInt64 = 7, progress: Progress.Style? = nil) {
             self.folder = folder; self.patients = patients; self.seed = seed; self.progress = progress
         }
@@ -37,6 +39,8 @@ public enum Demo {
         public var ingest: Ingest.Summary
         /// Crossval + statistics on a synthetic feature cohort (until extraction is in the demo).
         public var mil: String? = nil
+        /// `axial pretrain` (tiny ViT, LeCL on the demo's lesion slices) + `axial extract` with it.
+        public var pretrain: String? = nil
 
         public var text: String {
             let positive = patients.filter { !$0.lesions.isEmpty }.count
@@ -45,7 +49,7 @@ public enum Demo {
                 demo: labels \(labels.path)
                 \(ingest.text)
                 demo: done — next stages (pretrain, extract, crossval) read \(ingest.manifest.lastPathComponent) and \(labels.lastPathComponent)
-                """ + (mil.map { "\n" + $0 } ?? "")
+                """ + (pretrain.map { "\n" + $0 } ?? "") + (mil.map { "\n" + $0 } ?? "")
         }
     }
 
@@ -95,6 +99,8 @@ public enum Demo {
             windows: [try CTWindow.parse("abdomen"), try CTWindow.parse("lung")], progress: options.progress))
         var result = Result(folder: folder, patients: phantoms.map { Patient(patientID: $0.patientID, lesions: $0.lesions) },
                             labels: labels, ingest: summary)
+        result.pretrain = try pretrainDemo(folder, phantoms: phantoms, ingest: summary, steps: options.pretrainSteps,
+                                           seed: options.seed, progress: options.progress)
         result.mil = try milDemo(folder.appendingPathComponent("mil"), seed: options.seed)
         return result
     }

@@ -100,3 +100,48 @@ public enum PretrainCohort {
         }
     }
 }
+
+extension Demo {
+    /// The demo phantoms' lesion spheres as per-slice boxes in Axial's lesion CSV format
+    /// (patient_id, slice_index, x1, y1, x2, y2 in pixels of the native 64 × 64 slice).
+    static func sliceLesionRows(_ phantoms: [SyntheticCT]) -> [[String]] {
+        var rows: [[String]] = []
+        for p in phantoms {
+            let origin = p.position(slice: 0)
+            for k in 0..<p.slices {
+                let z = p.position(slice: k).z
+                for l in p.lesions {
+                    let dz = abs(l.center.z - z)
+                    guard dz < l.radius else { continue }
+                    let r = (l.radius * l.radius - dz * dz).squareRoot() / p.pixelSpacing
+                    guard r >= 1 else { continue }
+                    let cx = (l.center.x - origin.x) / p.pixelSpacing, cy = (l.center.y - origin.y) / p.pixelSpacing
+                    let f = { (v: Double) in String(format: "%.1f", v) }
+                    rows.append([p.patientID, String(k), f(max(0, cx - r)), f(max(0, cy - r)),
+                                 f(min(Double(p.columns - 1), cx + r)), f(min(Double(p.rows - 1), cy + r))])
+                }
+            }
+        }
+        return rows
+    }
+
+    /// LeCL pretraining of `vit_test` on the ingested slices (lesion boxes from the phantoms), then
+    /// `axial extract` with the trained encoder; returns the summary lines.
+    static func pretrainDemo(_ folder: URL, phantoms: [SyntheticCT], ingest: Ingest.Summary, steps: Int, seed: UInt64,
+                             progress: Progress.Style?) throws -> String? {
+        guard steps > 0 else { return nil }
+        let lesions = folder.appendingPathComponent("slice_lesions.csv")
+        try CSVTable(header: ["patient_id", "slice_index", "x1", "y1", "x2", "y2"], rows: sliceLesionRows(phantoms)).write(to: lesions)
+        let slices = ingest.manifest.deletingLastPathComponent()
+        let out = folder.appendingPathComponent("pretrain")
+        var o = Pretrain.Options(input: slices.path, lesions: lesions.path, arch: "vit_test", steps: steps, batch: 16, out: out.path)
+        o.size = 32; o.dim = 64; o.mlpDim = 256; o.lr = 2.0; o.temperature = 0.2; o.lesionWeight = 1.0; o.weightDecay = 0.05
+        o.checkpointEvery = max(1, steps / 2); o.seed = seed
+        let r = try Pretrain.run(o, progressStyle: progress)
+        let weights = out.appendingPathComponent("encoder.safetensors")
+        let features = folder.appendingPathComponent("features")
+        let e = try Extract.run(ExtractOptions(input: slices, output: features, encoder: "vit_test", weights: weights, progress: progress))
+        return r.text.split(separator: "\n").map { "demo: " + $0 }.joined(separator: "\n")
+            + "\ndemo: extract with the pretrained encoder → \(features.path) (\(e.written) patients)"
+    }
+}
