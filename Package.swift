@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "AxialImagingTests", dependencies: ["AxialImaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore"]),
         .testTarget(name: "AxialEvalTests", dependencies: ["AxialEval"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialPipeline"]),
+        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialPipeline", .product(name: "Yams", package: "Yams")]),
     ],
     cxxLanguageStandard: .cxx17
 )
