@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 
 /// Attention-based MIL as in CLEAR's downstream code (non-gated), with the padding fix.
@@ -9,21 +10,26 @@ import AxialTensor
 ///     logits = Linear(hidden, C)(SiLU(Dropout(Linear(hidden, hidden)(LayerNorm(z)))))   head.norm/fc1/fc2
 ///
 /// CLEAR: hidden = attnHidden = 256, head dropout 0.5. **[Q] fixed**: CLEAR does not mask padding.
-public final class ABMIL: MILHead {
+public final class ABMIL: Module, MILHead, @unchecked Sendable {
     public let config: HeadConfig
-    public let parameters = ParameterSet()
-    let encoder, attentionV, attentionW, fc1, fc2: LinearParameters
-    let norm: LayerNormParameters
+    public let encoder, attentionV, attentionW, fc1, fc2: Linear
+    public let norm: LayerNorm
 
     public init(_ config: HeadConfig, generator g: inout RandomGenerator) {
         self.config = config
         let d = config.inputDimension, h = config.hidden, ah = config.attentionHidden
-        encoder = Init.linear(parameters, "encoder", input: d, output: h, &g)
-        attentionV = Init.linear(parameters, "attention.V", input: h, output: ah, &g)
-        attentionW = Init.linear(parameters, "attention.w", input: ah, output: 1, &g)
-        norm = Init.layerNorm(parameters, "head.norm", h)
-        fc1 = Init.linear(parameters, "head.fc1", input: h, output: h, &g)
-        fc2 = Init.linear(parameters, "head.fc2", input: h, output: config.classes, &g)
+        encoder = Linear(d, h, generator: &g)
+        attentionV = Linear(h, ah, generator: &g)
+        attentionW = Linear(ah, 1, generator: &g)
+        norm = LayerNorm(h)
+        fc1 = Linear(h, h, generator: &g)
+        fc2 = Linear(h, config.classes, generator: &g)
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, ModuleChild)] {
+        [("encoder", .module(encoder)), ("attention.V", .module(attentionV)), ("attention.w", .module(attentionW)),
+         ("head.norm", .module(norm)), ("head.fc1", .module(fc1)), ("head.fc2", .module(fc2))]
     }
 
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
@@ -44,19 +50,24 @@ public final class ABMIL: MILHead {
 ///     s = Linear(attnHidden, 1)(tanh(V h) ⊙ sigmoid(U h))           attention.V/U/w.*
 ///     a = masked softmax over instances;  z = Σ aₙ hₙ
 ///     logits = Linear(hidden, C)(z)                                 classifier.*
-public final class GatedABMIL: MILHead {
+public final class GatedABMIL: Module, MILHead, @unchecked Sendable {
     public let config: HeadConfig
-    public let parameters = ParameterSet()
-    let encoder, attentionV, attentionU, attentionW, classifier: LinearParameters
+    public let encoder, attentionV, attentionU, attentionW, classifier: Linear
 
     public init(_ config: HeadConfig, generator g: inout RandomGenerator) {
         self.config = config
         let d = config.inputDimension, h = config.hidden, ah = config.attentionHidden
-        encoder = Init.linear(parameters, "encoder", input: d, output: h, &g)
-        attentionV = Init.linear(parameters, "attention.V", input: h, output: ah, &g)
-        attentionU = Init.linear(parameters, "attention.U", input: h, output: ah, &g)
-        attentionW = Init.linear(parameters, "attention.w", input: ah, output: 1, &g)
-        classifier = Init.linear(parameters, "classifier", input: h, output: config.classes, &g)
+        encoder = Linear(d, h, generator: &g)
+        attentionV = Linear(h, ah, generator: &g)
+        attentionU = Linear(h, ah, generator: &g)
+        attentionW = Linear(ah, 1, generator: &g)
+        classifier = Linear(h, config.classes, generator: &g)
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, ModuleChild)] {
+        [("encoder", .module(encoder)), ("attention.V", .module(attentionV)), ("attention.U", .module(attentionU)),
+         ("attention.w", .module(attentionW)), ("classifier", .module(classifier))]
     }
 
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {

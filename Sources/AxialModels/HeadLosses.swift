@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 
@@ -5,31 +6,25 @@ import Foundation
 /// ignored by every loss.
 public enum HeadLosses {
     /// BCE with logits and per-class `pos_weight` p (torch.nn.BCEWithLogitsLoss(pos_weight=p)):
-    /// ℓ = −[p·y·log σ(x) + (1 − y)·log(1 − σ(x))], mean over the known entries. Fused, with the
-    /// backward beside it: ∂ℓ/∂x = (σ(x)·(p·y + 1 − y) − p·y) / n_known.
+    /// ℓ = −[p·y·log σ(x) + (1 − y)·log(1 − σ(x))], mean over the known entries (AxialNN's
+    /// `binaryCrossEntropyWithLogits` summed with the known entries as weight, over their count).
     /// (CLEAR passes n_pos/n_neg as `weight`, [Q]; Axial uses pos_weight = n_neg/n_pos.)
     public static func bceWithLogits(_ logits: Tensor, targets: Tensor, posWeight: [Float]? = nil) -> Tensor {
         precondition(logits.shape == targets.shape && logits.rank == 2, "bceWithLogits: logits \(logits.shape) / targets \(targets.shape) must be the same [B, C]")
-        let c = logits.shape[1], n = logits.count
+        let c = logits.shape[1]
         if let posWeight { precondition(posWeight.count == c, "bceWithLogits: pos_weight has \(posWeight.count) entries for \(c) classes") }
-        let pw = posWeight ?? Array(repeating: 1, count: c)
-        let x = logits.detached().scalars, y = targets.detached().scalars
-        var total = 0.0, known = 0
-        var grad = [Float](repeating: 0, count: n)
-        for i in 0..<n where y[i] >= 0 {
-            let p = pw[i % c], t = y[i], v = x[i]
-            // log σ(v) = −softplus(−v), log(1 − σ(v)) = −softplus(v)
-            let sp = Double(max(v, 0)) + log1p(exp(-Double(abs(v))))       // softplus(v)
-            let spn = sp - Double(v)                                         // softplus(−v)
-            total += Double(p * t) * spn + Double(1 - t) * sp
-            let s = 1 / (1 + Foundation.exp(-v))
-            grad[i] = s * (p * t + 1 - t) - p * t
-            known += 1
-        }
-        let denom = Float(max(known, 1))
-        let value = Tensor(Float(total) / denom).reshaped([])
-        let gx = Tensor(shape: logits.shape, scalars: grad.map { $0 / denom })
-        return Tensor.record(value, inputs: [logits], name: "bceWithLogits") { g in [gx * g.item()] }
+        let (y, known, count) = knownTargets(targets)
+        let l = binaryCrossEntropyWithLogits(logits, y, weight: count == logits.count ? nil : known,
+                                             posWeight: posWeight.map { Tensor(shape: [c], scalars: $0) }, reduction: .sum)
+        return l * (1 / Float(max(count, 1)))
+    }
+
+    /// Targets with −1 replaced by 0, the known-entry mask (1 / 0) and the number of known entries.
+    static func knownTargets(_ targets: Tensor) -> (Tensor, Tensor, Int) {
+        let t = targets.detached().scalars
+        let known = t.map { $0 >= 0 ? Float(1) : 0 }
+        return (Tensor(shape: targets.shape, scalars: t.map { max($0, 0) }), Tensor(shape: targets.shape, scalars: known),
+                Int(known.reduce(0, +)))
     }
 
     /// pos_weight = n_neg / n_pos per class over the known labels (1 where a class has no positive).
@@ -40,19 +35,14 @@ public enum HeadLosses {
         }
     }
 
-    /// Multi-class cross-entropy with optional class weights (torch.nn.CrossEntropyLoss(weight=w)):
-    /// Σᵢ w_{yᵢ}·(−log softmax(xᵢ)_{yᵢ}) / Σᵢ w_{yᵢ} over rows whose class is known (yᵢ ≥ 0).
+    /// Multi-class cross-entropy with optional class weights (torch.nn.CrossEntropyLoss(weight=w),
+    /// AxialNN's `crossEntropy`): Σᵢ w_{yᵢ}·(−log softmax(xᵢ)_{yᵢ}) / Σᵢ w_{yᵢ} over rows whose class
+    /// is known (yᵢ ≥ 0; −1 ignored; 0 when none is known).
     public static func crossEntropy(_ logits: Tensor, classIndex: [Int], weight: [Float]? = nil) -> Tensor {
         precondition(logits.rank == 2 && logits.shape[0] == classIndex.count, "crossEntropy: logits \(logits.shape) for \(classIndex.count) targets")
-        let c = logits.shape[1]
-        var sel = [Float](repeating: 0, count: logits.count)
-        var wsum: Float = 0
-        for (i, k) in classIndex.enumerated() where k >= 0 {
-            let w = weight?[k] ?? 1
-            sel[i * c + k] = w; wsum += w
-        }
-        let picked = Tensor(shape: logits.shape, scalars: sel)
-        return (logSoftmax(logits, axis: 1) * picked).sum() * (-1 / max(wsum, 1e-12))
+        guard classIndex.contains(where: { $0 >= 0 }) else { return (logits * 0).sum() }
+        return AxialNN.crossEntropy(logits, Tensor(shape: [classIndex.count], scalars: classIndex.map { Float(max($0, -1)) }),
+                                    weight: weight.map { Tensor(shape: [$0.count], scalars: $0) }, ignoreIndex: -1)
     }
 
     /// Inverse-frequency class weights n / (C·n_c) (1 for an absent class).
@@ -64,30 +54,18 @@ public enum HeadLosses {
         }
     }
 
-    /// PsPG's asymmetric loss on the pos/neg pair: p = softmax over each class's (pos, neg) logits,
-    /// p₊ = p_pos, p₋ = min(p_neg + clip, 1); ℓ = −Σ [y·log max(p₊, eps)·(1 − p₊)^γ⁺ +
-    /// (1 − y)·log max(p₋, eps)·(1 − p₋)^γ⁻] over known entries, focal weights without gradient
-    /// (ASL's disable_torch_grad_focal_loss). pairLogits [B, 2, C].
+    /// PsPG's asymmetric loss on the pos/neg pair [B, 2, C] (AxialNN's `asymmetricLoss`, PsPG form):
+    /// p = softmax over each class's (pos, neg) logits, p₊ = p_pos, p₋ = min(p_neg + clip, 1);
+    /// ℓ = −Σ [y·log max(p₊, eps)·(1 − p₊)^γ⁺ + (1 − y)·log max(p₋, eps)·(1 − p₋)^γ⁻] over known
+    /// entries, focal weights without gradient.
     public static func asymmetric(_ pairLogits: Tensor, targets: Tensor, gammaNegative: Float = 2, gammaPositive: Float = 1,
                                   clip: Float = 0.05, eps: Float = 1e-8) -> Tensor {
-        let b = pairLogits.shape[0], c = pairLogits.shape[2]
-        precondition(pairLogits.shape == [b, 2, c] && targets.shape == [b, c], "asymmetric: pair logits \(pairLogits.shape) / targets \(targets.shape)")
-        let p = softmax(pairLogits, axis: 1)
-        let pPos = p.select(axis: 1, index: 0)
-        var pNeg = p.select(axis: 1, index: 1)
-        if clip > 0 { pNeg = (pNeg + clip).clamp(max: 1) }
-        let y = targets.detached().scalars
-        let yPos = Tensor(shape: [b, c], scalars: y.map { $0 == 1 ? 1 : 0 })
-        let yNeg = Tensor(shape: [b, c], scalars: y.map { $0 == 0 ? 1 : 0 })
-        // Focal weights (no gradient): (1 − pt)^γ, pt = p₊ for positives, p₋ for negatives.
-        let pp = pPos.detached().scalars, pn = pNeg.detached().scalars
-        let w = Tensor(shape: [b, c], scalars: (0..<(b * c)).map { i in
-            y[i] == 1 ? Foundation.pow(1 - pp[i], gammaPositive) : y[i] == 0 ? Foundation.pow(1 - pn[i], gammaNegative) : 0
-        })
-        let l = yPos * pPos.clamp(min: eps).log() + yNeg * pNeg.clamp(min: eps).log()
-        return -(l * w).sum()
+        asymmetricLoss(pairLogits, targets.detached(), gammaNegative: gammaNegative, gammaPositive: gammaPositive,
+                       clip: clip, eps: eps, detachFocalWeight: true, reduction: .sum)
     }
 
+    /// Kept here (AxialNN's `multilabelMarginLoss` has torch's semantics, where every non-target
+    /// counts as a negative): unknown (−1) labels must be in neither set.
     /// torch.nn.MultiLabelMarginLoss on scores [B, C] with the known positives as targets and the
     /// known negatives as non-targets: mean over samples of Σ_{j∈pos} Σ_{i∈neg} max(0, 1 − (x_j − x_i)) / C.
     /// (Unknown labels are in neither set.)

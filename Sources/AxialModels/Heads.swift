@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 
@@ -96,10 +97,10 @@ public struct HeadOutput {
     public var scale: Tensor?
 }
 
-/// A MIL head: parameters by stable names, forward on padded bags.
-public protocol MILHead: AnyObject, Sendable {
+/// A MIL head: an AxialNN `Module` (parameters under PyTorch's names: `stateDict()`,
+/// `loadStateDict`, `parameters()` for the optimizers), forward on padded bags.
+public protocol MILHead: Module, Sendable {
     var config: HeadConfig { get }
-    var parameters: ParameterSet { get }
     /// bags [B, N, D], mask [B, N] (1 real, 0 padding). `training` turns dropout on (masks from `rng`).
     func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng: inout RandomGenerator) -> HeadOutput
 }
@@ -132,7 +133,13 @@ public enum Heads {
 
     /// Masked softmax over instances: scores [B, N] → weights with exactly 0 on padding.
     public static func maskedSoftmax(_ scores: Tensor, mask: Tensor) -> Tensor {
-        softmax(scores + AttentionParameters.additiveMask(mask), axis: -1)
+        softmax(scores.maskedFill(paddingMask(mask), -.infinity), axis: -1)
+    }
+
+    /// torch's key_padding_mask from a [B, N] instance mask: 1 where the mask is 0 (padding). No graph.
+    public static func paddingMask(_ mask: Tensor) -> Tensor {
+        let m = mask.detached()
+        return Tensor(shape: m.shape) { p in m.withUnsafeBufferPointer { s in for i in 0..<s.count { p[i] = s[i] != 0 ? 0 : 1 } } }
     }
 
     /// Per-instance dropout helper (identity when not training or p = 0).

@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 
@@ -32,41 +33,49 @@ import Foundation
 /// tokens into a text feature is replaced by the token mean (the text tower is not part of this
 /// head); tokens are averaged over the real instances rather than summed (bags vary in length).
 /// Per-instance attention = a over the real instances, normalised to sum 1.
-public final class PsPGHead: MILHead, @unchecked Sendable {
+public final class PsPGHead: Module, MILHead, @unchecked Sendable {
     public let config: HeadConfig
-    public let parameters = ParameterSet()
-    /// [C, E], not trained. Replace with `withClassEmbeddings` to score other labels.
+    /// [C, E], not trained (not in the state dict). Replace with `withClassEmbeddings` to score other labels.
     public private(set) var classEmbeddings: Tensor
-    let encoder: LinearParameters
-    let eca: Tensor
-    let logitScale: Tensor
-    let decoders: [PromptDecoder]
+    public let encoder: Linear
+    /// Conv1d(1, 1, k = 3, padding 1, no bias): the 3 fusion parameters.
+    public let eca: Conv1d
+    public let logitScale: Parameter
+    /// Positive and negative prompt decoders.
+    public let decoders: [PromptDecoder]
 
-    struct PromptDecoder {
-        var gru: GRUParameters
-        var selfAttention, crossAttention: AttentionParameters
-        var memory, fc, proj: LinearParameters
+    /// One polarity's GRU pseudo-prompt decoder (keys `gru.* self_attention.* cross_attention.*
+    /// memory.* fc.* proj.*`).
+    public final class PromptDecoder: Module {
+        public let gru: GRUCell
+        public let selfAttention, crossAttention: MultiheadAttention
+        public let memory, fc, proj: Linear
+
+        init(_ config: HeadConfig, generator g: inout RandomGenerator) {
+            let p = config.hidden, e = config.embeddingDimension, hd = config.decoderHidden
+            gru = GRUCell(e, hd, generator: &g)
+            selfAttention = MultiheadAttention(embedDimensions: hd, numHeads: config.decoderHeads, generator: &g)
+            crossAttention = MultiheadAttention(embedDimensions: hd, numHeads: config.decoderHeads, generator: &g)
+            memory = Linear(p, hd, generator: &g)
+            fc = Linear(hd, e, generator: &g)
+            proj = Linear(e, p, generator: &g)
+            super.init()
+        }
     }
 
     public init(_ config: HeadConfig, classEmbeddings: Tensor, generator g: inout RandomGenerator) {
         self.config = config
         self.classEmbeddings = classEmbeddings.detached()
-        let p = config.hidden, e = config.embeddingDimension, hd = config.decoderHidden
-        encoder = Init.linear(parameters, "encoder", input: config.inputDimension, output: p, &g)
-        eca = parameters.add("eca.weight", Init.uniform([1, 1, 3], bound: 1 / Float(3).squareRoot(), &g))
-        logitScale = parameters.add("logit_scale", Tensor([Float(Foundation.log(1 / 0.07))]))
-        var decs: [PromptDecoder] = []
-        for s in ["pos", "neg"] {
-            let n = "decoder.\(s)"
-            decs.append(PromptDecoder(
-                gru: Init.gru(parameters, n + ".gru", input: e, hidden: hd, &g),
-                selfAttention: Init.attention(parameters, n + ".self_attention", dim: hd, heads: config.decoderHeads, &g),
-                crossAttention: Init.attention(parameters, n + ".cross_attention", dim: hd, heads: config.decoderHeads, &g),
-                memory: Init.linear(parameters, n + ".memory", input: p, output: hd, &g),
-                fc: Init.linear(parameters, n + ".fc", input: hd, output: e, &g),
-                proj: Init.linear(parameters, n + ".proj", input: e, output: p, &g)))
-        }
-        decoders = decs
+        encoder = Linear(config.inputDimension, config.hidden, generator: &g)
+        eca = Conv1d(1, 1, kernelSize: 3, padding: 1, bias: false, generator: &g)
+        logitScale = Parameter(Tensor([Float(Foundation.log(1 / 0.07))]))
+        decoders = [PromptDecoder(config, generator: &g), PromptDecoder(config, generator: &g)]
+        super.init()
+    }
+
+    override public func namedChildren() -> [(String, ModuleChild)] {
+        [("encoder", .module(encoder)), ("eca", .module(eca)), ("logit_scale", .parameter(logitScale)),
+         ("decoder.pos", .module(decoders[0])), ("decoder.neg", .module(decoders[1]))]
     }
 
     /// The same head scoring another label set (zero-shot): new `[C′, E]` name embeddings, same parameters.
@@ -76,48 +85,45 @@ public final class PsPGHead: MILHead, @unchecked Sendable {
         var c = config; c.classes = embeddings.shape[0]
         var g = RandomGenerator(seed: 0)
         let other = PsPGHead(c, classEmbeddings: embeddings, generator: &g)
-        try! other.parameters.load(parameters.stateDict())
+        try! other.copyWeights(from: self)
         return other
     }
 
-    /// Spatial fusion weights a [B, N] from the instance features f [B, N, P] (Conv1d over instances).
+    /// Spatial fusion weights a [B, N] from the instance features f [B, N, P]: the shared Conv1d
+    /// over instances applied to the channel mean and the channel max, summed, sigmoid.
     func fusionWeights(_ f: Tensor) -> Tensor {
         let b = f.shape[0], n = f.shape[1]
-        let w = eca.reshaped([3])
-        func conv(_ u: Tensor) -> Tensor {
-            let up = u.padded([(0, 0), (1, 1)])
-            return up.narrow(axis: 1, start: 0, length: n) * w.narrow(axis: 0, start: 0, length: 1)
-                + up.narrow(axis: 1, start: 1, length: n) * w.narrow(axis: 0, start: 1, length: 1)
-                + up.narrow(axis: 1, start: 2, length: n) * w.narrow(axis: 0, start: 2, length: 1)
-        }
-        _ = b
-        return sigmoid(conv(f.mean(axis: 2)) + conv(f.max(axis: 2)))
+        let pools = concat([f.mean(axis: 2), f.max(axis: 2)], axis: 0).reshaped([2 * b, 1, n])
+        let c = eca(pools).reshaped([2, b, n])
+        return sigmoid(c.select(axis: 0, index: 0) + c.select(axis: 0, index: 1))
     }
 
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
         precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "PsPG: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
         let b = bags.shape[0], n = bags.shape[1], c = classEmbeddings.shape[0], e = config.embeddingDimension
         let p = config.hidden, hd = config.decoderHidden
-        let m3 = mask.detached().reshaped([b, n, 1])
-        let f = l2Normalize(encoder(bags), axis: -1) * m3
+        let m = mask.detached()
+        let f = l2Normalize(encoder(bags), axis: -1) * m.reshaped([b, n, 1])
         let a = fusionWeights(f)                                          // [B, N]
-        let am = a * mask.detached()
-        let counts = mask.detached().sum(axis: 1, keepDims: true)         // [B, 1]
+        let am = a * m
+        let counts = m.sum(axis: 1, keepDims: true)                       // [B, 1]
         let pooled = matmul(am.reshaped([b, 1, n]), f).reshaped([b, p]) / counts
         let attention = (am / am.sum(axis: 1, keepDims: true)).detached()
+        let padding = Heads.paddingMask(m)
 
         let e0 = classEmbeddings.reshaped([1, c, e]).expand(to: [b, c, e])
         var prompts: [Tensor] = []
         for dec in decoders {
             let memory = dec.memory(f)                                     // [B, N, H]
             var x = e0
-            var h = Tensor(zeros: [b, c, hd])
+            var h = Tensor(zeros: [b * c, hd])
             var tokens: Tensor? = nil
             for _ in 0..<config.promptSteps {
-                h = dec.gru(x, h)
-                h = h + dec.selfAttention(query: h, keyValue: h).output
-                let ctx = dec.crossAttention(query: h, keyValue: memory, keyMask: mask).output
-                x = dec.fc(h + ctx)
+                var hs = dec.gru(x.reshaped([b * c, e]), hidden: h).reshaped([b, c, hd])
+                hs = hs + dec.selfAttention(hs)
+                let ctx = dec.crossAttention(hs, memory, memory, keyPaddingMask: padding, needWeights: false).output
+                x = dec.fc(hs + ctx)
+                h = hs.reshaped([b * c, hd])
                 let tok = dec.proj(Heads.drop(x, config.promptDropout, training, &g))
                 tokens = tokens.map { $0 + tok } ?? tok
             }
@@ -125,7 +131,7 @@ public final class PsPGHead: MILHead, @unchecked Sendable {
             if config.namePrefix { prompt = prompt + dec.proj(e0) }
             prompts.append(l2Normalize(prompt, axis: -1))                  // [B, C, P]
         }
-        let scale = logitScale.exp()
+        let scale = logitScale.value.exp()
         let q = pooled.reshaped([b, p, 1])
         let pos = matmul(prompts[0], q).reshaped([b, c]) * scale
         let neg = matmul(prompts[1], q).reshaped([b, c]) * scale

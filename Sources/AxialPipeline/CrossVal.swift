@@ -1,5 +1,6 @@
 import AxialEval
 import AxialModels
+import AxialNN
 import AxialStore
 import AxialTensor
 import Foundation
@@ -211,9 +212,9 @@ public enum CrossVal {
 
     static func train(_ head: MILHead, loss: LossFunction, task: TaskSpec, train: ([PatientBag], [[Int]]), valid: ([PatientBag], [[Int]]),
                       options o: CrossValOptions, seed: UInt64, keySlices: [String: Set<Int>], fold: Int, totalFolds: Int) throws -> History {
-        let adam = HeadAdam(head.parameters, learningRate: o.learningRate, weightDecay: o.weightDecay)
+        let adam = Adam(head.parameters(), lr: Double(o.learningRate), weightDecay: Double(o.weightDecay))
         var history = History()
-        var best = Double.infinity, bestState = head.parameters.stateDict(), sinceBest = 0
+        var best = Double.infinity, bestState = head.stateDictCopy(), sinceBest = 0
         let n = train.0.count
         for epoch in 1...o.epochs {
             let t0 = Date()
@@ -244,14 +245,14 @@ public enum CrossVal {
             }
             let monitored = validLoss ?? trainLoss
             let improved = monitored < best - 1e-7
-            if improved { best = monitored; bestState = head.parameters.stateDict(); history.bestEpoch = epoch; sinceBest = 0 } else { sinceBest += 1 }
+            if improved { best = monitored; bestState = head.stateDictCopy(); history.bestEpoch = epoch; sinceBest = 0 } else { sinceBest += 1 }
             let secs = Date().timeIntervalSince(t0)
             history.rows.append((epoch, trainLoss, validLoss, auroc, secs))
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
             o.log("fold \(fold + 1)/\(totalFolds) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
             if sinceBest >= o.patience { o.log("fold \(fold + 1)/\(totalFolds): early stop after epoch \(epoch) (best \(history.bestEpoch))"); break }
         }
-        try head.parameters.load(bestState)
+        try head.loadStateDict(bestState, source: "best epoch state")
         return history
     }
 
@@ -362,7 +363,7 @@ public enum CrossVal {
     // MARK: Model files
 
     public static func writeModel(_ m: MILModel, to url: URL, extra: [String: String] = [:]) throws {
-        var tensors = m.head.parameters.stateDict()
+        var tensors = m.head.stateDict()
         if let p = m.head as? PsPGHead { tensors["buffer.class_embeddings"] = p.classEmbeddings }
         var meta = extra
         meta["format"] = modelFormat
@@ -388,7 +389,7 @@ public enum CrossVal {
             var state = tensors
             let emb = state.removeValue(forKey: "buffer.class_embeddings")
             let head = try Heads.make(config, seed: 0, classEmbeddings: emb)
-            try head.parameters.load(state, source: url.path)
+            try head.loadStateDict(state, source: url.path)
             let windows = meta["windows"].flatMap { $0.isEmpty ? nil : $0.components(separatedBy: "\n") }
             return MILModel(head: head, task: task, taskYAML: yaml, windows: windows, maxBag: meta["max_bag"].flatMap { Int($0) }, url: url)
         } catch let e as MILError { throw e } catch {

@@ -1,5 +1,6 @@
 import AxialEval
 import AxialModels
+import AxialNN
 import AxialTensor
 import Foundation
 
@@ -16,7 +17,7 @@ extension Bench {
             if kind == .abmilGated { cfg.attentionHidden = 128 }
             cfg.inputDropout = 0.25; cfg.seeds = 1; cfg.heads = 8
             let head = try Heads.make(cfg, seed: 0)
-            let adam = HeadAdam(head.parameters, learningRate: 2e-4, weightDecay: 1e-4, decoupled: true)
+            let adam = OptimizerBox(AdamW(head.parameters(), lr: 2e-4, weightDecay: 1e-4))
             var g = RandomGenerator(seed: 1)
             let steps = 100
             let bags = (0..<steps).map { _ in Tensor.normal([1, 300, 768], generator: &g) }
@@ -25,14 +26,20 @@ extension Bench {
             return ({
                 var rng = RandomGenerator(seed: 2)
                 for i in 0..<steps {
-                    adam.zeroGrad()
+                    adam.optimizer.zeroGrad()
                     let out = head.forward(bags[i], mask: mask, training: true, rng: &rng)
                     let loss = HeadLosses.crossEntropy(out.logits, classIndex: [ys[i]])
                     loss.backward()
-                    adam.step()
+                    adam.optimizer.step()
                 }
-            }, "\(steps) steps, \(kind.rawValue), \(head.parameters.scalarCount) parameters")
+            }, "\(steps) steps, \(kind.rawValue), \(head.parameterCount()) parameters")
         }
+    }
+
+    /// The benchmark's optimizer, used by one thread at a time.
+    final class OptimizerBox: @unchecked Sendable {
+        let optimizer: Adam
+        init(_ optimizer: Adam) { self.optimizer = optimizer }
     }
 
     static let abmilTrain = milTrain(.abmilGated)

@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 import Testing
@@ -19,7 +20,7 @@ struct HeadGoldens {
         var dict: [String: Tensor] = [:]
         let prefix = "\(name)/param/"
         for (k, v) in tensors where k.hasPrefix(prefix) { dict[String(k.dropFirst(prefix.count))] = v }
-        try head.parameters.load(dict, source: "heads.safetensors:\(name)")
+        try head.loadStateDict(dict, source: "heads.safetensors:\(name)")
         return head
     }
 }
@@ -63,9 +64,9 @@ func goldenLoss(_ name: String, _ head: MILHead, _ out: HeadOutput, _ g: HeadGol
         let loss = goldenLoss(name, head, out, g)
         #expect(abs(loss.item() - g.tensors["\(name)/loss"]!.item()) <= 1e-4 * max(1, abs(loss.item())), "\(name) loss")
         loss.backward()
-        for p in head.parameters.names {
+        for (p, parameter) in head.namedParameters() {
             let expected = g.tensors["\(name)/grad/\(p)"]!
-            let got = head.parameters[p].grad ?? Tensor(zeros: expected.shape)
+            let got = parameter.grad ?? Tensor(zeros: expected.shape)
             #expect(relativeError(got, expected) < 1e-4, "\(name) grad \(p)")
         }
     }
@@ -74,8 +75,9 @@ func goldenLoss(_ name: String, _ head: MILHead, _ out: HeadOutput, _ g: HeadGol
         let g = HeadGoldens.shared
         let head = try g.head(name)
         let opt = try JSONSerialization.jsonObject(with: Data(g.metadata["\(name)/optimizer"]!.utf8)) as! [String: Any]
-        let adam = HeadAdam(head.parameters, learningRate: Float(opt["lr"] as! Double), weightDecay: Float(opt["wd"] as! Double),
-                            decoupled: (opt["opt"] as! String) == "adamw")
+        let (lr, wd) = (opt["lr"] as! Double, opt["wd"] as! Double)
+        let adam = (opt["opt"] as! String) == "adamw" ? AdamW(head.parameters(), lr: lr, weightDecay: wd)
+                                                      : Adam(head.parameters(), lr: lr, weightDecay: wd)
         let expected = g.tensors["\(name)/step_losses"]!.scalars
         for k in 0..<expected.count {
             adam.zeroGrad()
@@ -119,16 +121,16 @@ func goldenLoss(_ name: String, _ head: MILHead, _ out: HeadOutput, _ g: HeadGol
     @Test func stateDictRoundTripAndErrors() throws {
         let g = HeadGoldens.shared
         let head = try g.head("pma")
-        let sd = head.parameters.stateDict()
+        let sd = head.stateDict()
         let other = try Heads.make(head.config, seed: 5)
-        try other.parameters.load(sd)
+        try other.loadStateDict(sd)
         let a = head.forward(g.tensors["bags"]!, mask: g.tensors["mask"]!).logits
         let b = other.forward(g.tensors["bags"]!, mask: g.tensors["mask"]!).logits
         #expect(a.scalars == b.scalars)
         var missing = sd; missing["seeds"] = nil
-        #expect(throws: HeadError.missingParameter(name: "seeds", source: "x")) { try other.parameters.load(missing, source: "x") }
+        #expect(throws: HeadError.missingParameter(name: "seeds", source: "x")) { try other.loadStateDict(missing, source: "x") }
         var extra = sd; extra["bogus"] = Tensor([1])
-        #expect(throws: HeadError.unexpectedParameter(name: "bogus", source: "x")) { try other.parameters.load(extra, source: "x") }
+        #expect(throws: HeadError.unexpectedParameter(name: "bogus", source: "x")) { try other.loadStateDict(extra, source: "x") }
         #expect(throws: HeadError.self) { try Heads.make({ var c = head.config; c.seeds = 0; return c }(), seed: 0) }
     }
 }

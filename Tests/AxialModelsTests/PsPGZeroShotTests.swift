@@ -1,3 +1,4 @@
+import AxialNN
 import AxialTensor
 import Foundation
 import Testing
@@ -41,7 +42,7 @@ func auroc(_ scores: [Float], _ labels: [Int]) -> Double {
         var cfg = HeadConfig(kind: .pspg, inputDimension: d, classes: seen)
         cfg.hidden = 16; cfg.embeddingDimension = e; cfg.decoderHidden = 8; cfg.decoderHeads = 2; cfg.promptSteps = 2; cfg.promptDropout = 0
         let head = try Heads.make(cfg, seed: 1, classEmbeddings: names.narrow(axis: 0, start: 0, length: seen)) as! PsPGHead
-        let adam = HeadAdam(head.parameters, learningRate: 2e-2)
+        let adam = Adam(head.parameters(), lr: 2e-2)
         let mask32 = Tensor(ones: [32, n])
         for step in 0..<200 {
             let s = (step * 32) % 256
