@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "AxialModels", dependencies: ["AxialNN", "CZlib"], resources: [.copy("Resources")], swiftSettings: fastMath),
 
         // Imaging and storage.
-        .target(name: "AxialImaging", dependencies: ["CGDCM", "CNIfTI", "CPNG", "AxialTensor"], swiftSettings: fastMath),
+        .target(name: "AxialImaging", dependencies: ["CGDCM", "CNIfTI", "CPNG", "CZlib", "AxialTensor"], swiftSettings: fastMath),
         .target(name: "AxialStore", dependencies: ["CHDF5"], swiftSettings: fastMath),
 
         // Evaluation: metrics, splits, tasks, statistics, SVG plots, synthetic cohorts.

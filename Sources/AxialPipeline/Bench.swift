@@ -14,14 +14,17 @@ public struct BenchWorkload: Sendable {
     public var summary: String
     /// Parses arguments, prepares inputs, and returns the body to time (and a short detail text).
     public var prepare: @Sendable ([String]) throws -> (body: @Sendable () throws -> Void, detail: String)
+    /// Run untimed before every run (e.g. removing the previous run's output); gets the arguments.
+    public var reset: (@Sendable ([String]) -> Void)?
     public init(name: String, summary: String,
-                prepare: @escaping @Sendable ([String]) throws -> (body: @Sendable () throws -> Void, detail: String)) {
-        self.name = name; self.summary = summary; self.prepare = prepare
+                prepare: @escaping @Sendable ([String]) throws -> (body: @Sendable () throws -> Void, detail: String),
+                reset: (@Sendable ([String]) -> Void)? = nil) {
+        self.name = name; self.summary = summary; self.prepare = prepare; self.reset = reset
     }
 }
 
 public enum Bench {
-    public static var workloads: [BenchWorkload] { [dicomRead, ingest, abmilTrain, pmaTrain, crossval200, mocoViTS16, vitB16Infer] }
+    public static var workloads: [BenchWorkload] { [dicomRead, ingest, abmilTrain, pmaTrain, crossval200, mocoViTS16, vitB16Infer, gemm4096, gemm6304, vitSmallTrain] }
 
     public static func run(_ name: String, arguments: [String], iterations: Int = 3) throws -> String {
         guard let w = workloads.first(where: { $0.name == name }) else {
@@ -29,9 +32,11 @@ public enum Bench {
                                               reason: "unknown '\(name)'; known: \(workloads.map(\.name).joined(separator: ", "))")
         }
         let (body, detail) = try w.prepare(arguments)
+        w.reset?(arguments)
         try body()   // warm-up (page cache, lazy init)
         var runs: [Double] = []
         for _ in 0..<max(1, iterations) {
+            w.reset?(arguments)
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
             runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
@@ -69,18 +74,20 @@ public enum Bench {
     }
 
     /// `ingest-300 <folder> <scratch-out>`: full `axial ingest` (abdomen + lung, separate PNGs,
-    /// native size) into a fresh output folder each run.
+    /// native size) into a fresh output folder each run (the previous run's output is removed
+    /// before the clock starts: deleting 600 files is not part of ingesting).
     static let ingest = BenchWorkload(name: "ingest-300",
-                                      summary: "axial ingest of a DICOM folder to PNG, two windows") { args in
+                                      summary: "axial ingest of a DICOM folder to PNG, two windows", prepare: { args in
         guard args.count >= 2 else {
             throw PipelineError.invalidOption(option: "ingest-300", reason: "needs <folder> <scratch-output-folder>")
         }
         let input = URL(fileURLWithPath: args[0]), scratch = URL(fileURLWithPath: args[1])
         let windows = try CTWindow.parseList("abdomen,lung")
         return ({
-            try? FileManager.default.removeItem(at: scratch)
             let s = try Ingest.run(IngestOptions(input: input, output: scratch, windows: windows, progress: .quiet))
             guard s.seriesIngested == 1 else { throw PipelineError.nothingToDo(reason: "ingest-300: \(s.text)") }
-        }, "windows abdomen,lung; separate PNGs; native size")
-    }
+        }, "windows abdomen,lung; separate PNGs (zlib RLE level 1); native size")
+    }, reset: { args in
+        if args.count >= 2 { try? FileManager.default.removeItem(at: URL(fileURLWithPath: args[1])) }
+    })
 }

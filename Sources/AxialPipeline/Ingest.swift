@@ -251,7 +251,7 @@ public enum Ingest {
                     case .stacked: images = [try CTWindow.stack(hu, width: w, height: h, windows: options.windows)]
                     }
                     for (image, label) in zip(images, labels) {
-                        try PNG.write(image, to: temporary.appendingPathComponent(imageName(k, label)), fast: options.fastPNG)
+                        try PNG.writeInPlace(image, to: temporary.appendingPathComponent(imageName(k, label)), fast: options.fastPNG)
                     }
                     progress.advance()
                 } catch {
