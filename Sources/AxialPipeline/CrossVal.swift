@@ -49,9 +49,16 @@ public struct CrossValOptions: Sendable {
     public var seeds: Int? = nil
     public var heads: Int? = nil
     /// PsPG: class-name embeddings (safetensors: one [E] tensor per class name or id, or
-    /// `embeddings` [C, E]); nil: fixed pseudo-random unit vectors per class name (until a text
-    /// tower provides them).
+    /// `embeddings` [C, E]); else from `textEncoder`; else fixed pseudo-random unit vectors per
+    /// class name (no meaning: no zero-shot).
     public var classEmbeddings: URL? = nil
+    /// PsPG: a text tower that encodes `promptTemplate` with each class's display name
+    /// (`ClassNameEncoder`): its open_clip checkpoint (`textWeights`, safetensors) and, for
+    /// BiomedCLIP, its WordPiece `vocab.txt` (`textVocabulary`).
+    public var textEncoder: ClassNameEncoder.Kind? = nil
+    public var textWeights: URL? = nil
+    public var textVocabulary: URL? = nil
+    public var promptTemplate = ClassNameEncoder.defaultTemplate
     public var pairLossWeight: Float = 0
     public var log: @Sendable (String) -> Void = { print($0) }
 
@@ -128,7 +135,15 @@ public enum CrossVal {
         if let h = o.heads { config.heads = h }
         var embeddings: Tensor? = nil
         if o.head == .pspg {
-            embeddings = try ClassEmbeddings.load(task: task, file: o.classEmbeddings, dimension: config.embeddingDimension)
+            if let kind = o.textEncoder {
+                guard o.classEmbeddings == nil else { throw MILError.options("give either --class-embeddings or --text-encoder, not both") }
+                guard let weights = o.textWeights else { throw MILError.options("--text-encoder \(kind.rawValue) needs --text-weights <open_clip .safetensors>") }
+                let encoder = try ClassNameEncoder.load(kind, weights: weights, vocabulary: o.textVocabulary)
+                embeddings = ClassEmbeddings.encode(task: task, encoder: encoder, template: o.promptTemplate)
+                o.log("PsPG class embeddings: \(kind.rawValue) text tower, prompt '\(o.promptTemplate)', [\(task.classes.count), \(encoder.embedDimensions)]")
+            } else {
+                embeddings = try ClassEmbeddings.load(task: task, file: o.classEmbeddings, dimension: config.embeddingDimension)
+            }
             config.embeddingDimension = embeddings!.shape[1]
         }
         try config.validate()
@@ -400,6 +415,11 @@ public enum CrossVal {
 
 /// Class-name embeddings for the PsPG head.
 public enum ClassEmbeddings {
+    /// The task's class display names through `encoder` with `template` ("… {name} …"): [C, E].
+    public static func encode(task: TaskSpec, encoder: ClassNameEncoder, template: String = ClassNameEncoder.defaultTemplate) -> Tensor {
+        encoder.encodeClassNames(task.classes.map(\.name), template: template)
+    }
+
     /// From a safetensors file (a tensor per class name or id, or `embeddings` [C, E]); without a
     /// file, fixed pseudo-random unit vectors seeded by each class name (stand-ins until a text
     /// tower provides real ones; they identify classes but carry no meaning, so no zero-shot).

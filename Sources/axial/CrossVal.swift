@@ -5,6 +5,7 @@ import AxialPipeline
 import Foundation
 
 extension HeadKind: ExpressibleByArgument {}
+extension ClassNameEncoder.Kind: ExpressibleByArgument {}
 
 /// `axial crossval --features <dir> --table <csv> --task <name-or-yaml> --head abmil|abmil-gated|pma|pspg --out <dir> …`
 struct CrossValCommand: ParsableCommand {
@@ -31,6 +32,10 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: "Head width (default: the head's).") var hidden: Int?
     @Option(help: "PMA seeds k (default 1).") var seeds: Int?
     @Option(help: "PsPG: class-name embeddings (safetensors).") var classEmbeddings: String?
+    @Option(help: "PsPG: encode the class names with this text tower: clip_vit_b16 or biomedclip.") var textEncoder: ClassNameEncoder.Kind?
+    @Option(help: "PsPG: the text tower's open_clip checkpoint (.safetensors).") var textWeights: String?
+    @Option(help: "PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.") var textVocab: String?
+    @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate
     @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
 
     func run() throws {
@@ -42,6 +47,8 @@ struct CrossValCommand: ParsableCommand {
         o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
         o.patience = patience; o.validationFraction = validationFraction; o.hidden = hidden; o.seeds = seeds
         o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }; o.pairLossWeight = pairLoss
+        o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
+        o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
         do {
             let r = try AxialPipeline.CrossVal.run(o)
             print("crossval: \(r.foldsTrained.count) fold(s) trained, \(r.foldsSkipped.count) skipped → \(out)  (next: axial statistics --preds \(out) --out \(out)/statistics)")
