@@ -153,7 +153,7 @@ func clipConfig(_ c: [String: Any]) -> CLIPConfig {
         }
     }
 
-    /// Cross-check of the image tower on the other generator's fixture.
+    /// Cross-check of both towers (blocks, pooled features, logits) on the other generator's fixture.
     @Test func matchesSharedEncoderFixture() throws {
         let s = try SharedEncoderFixture("clip_vit")
         var c = s.config
@@ -164,10 +164,18 @@ func clipConfig(_ c: [String: Any]) -> CLIPConfig {
         #expect(encoderError(m.encodeImage(s.io["input.image"]!), s.io["output.encode_image"]!) < 1e-4)
         let v = m.visual.blockOutputs(s.io["input.image"]!, blocks: [1, 2])
         #expect(encoderError(v[2]!, s.io["output.visual.blocks.1"]!) < 1e-4)
-        // Not compared: that fixture's text outputs. Its generator adds N(0, 0.05) to every float
-        // buffer, including open_clip's non-persistent causal `attn_mask`, so open_clip itself does not
-        // reproduce them from the saved weights (checked: 4% off). The text tower is checked on
-        // clip_vit.safetensors above.
+        // Text tower (the generator perturbs persistent buffers only, so the causal mask is exact).
+        let ids = s.io["input.text"]!
+        let t = m.text.blockOutputs(ids, blocks: [1, 2])
+        #expect(encoderError(t[1]!, s.io["output.text.blocks.0"]!) < 1e-4)
+        #expect(encoderError(t[2]!, s.io["output.text.blocks.1"]!) < 1e-4)
+        let txt = m.encodeText(ids)
+        #expect(encoderError(txt, s.io["output.encode_text"]!) < 1e-4)
+        #expect(encoderError(m.text(ids, trimPadding: false), s.io["output.encode_text"]!) < 1e-4)
+        // logits_per_image = exp(logit_scale) · normalize(img) @ normalize(txt)ᵀ
+        let img = l2Normalize(m.encodeImage(s.io["input.image"]!), axis: -1)
+        let logits = matmulTransposedB(img, l2Normalize(txt, axis: -1)) * m.logitScale.value.exp().item()
+        #expect(encoderError(logits, s.io["output.logits_per_image"]!) < 1e-4)
     }
 
     @Test func presetsHaveOpenAIShapes() {

@@ -5,7 +5,7 @@ For each fixture NAME this writes, under Tests/AxialModelsTests/Fixtures/encoder
   NAME.weights.safetensors  the model's state dict under the library's own parameter names (F32)
   NAME.io.safetensors       inputs ("input.*") and outputs ("output.*"), incl. intermediate blocks
   NAME.json                 the configuration, the library versions and a description of every io key
-All models are random-init with a fixed seed, then every floating parameter / buffer is perturbed
+All models are random-init with a fixed seed, then every floating parameter / persistent buffer is perturbed
 (N(0, 0.05) added; BatchNorm running_var drawn from U(0.5, 1.5)) so that zero biases, unit norms and
 identity BatchNorms cannot hide mistakes. Models run in eval mode, F32, on CPU. See README.md.
 
@@ -41,10 +41,15 @@ VERSIONS = {"torch": torch.__version__, "timm": timm.__version__, "open_clip": o
 # helpers
 
 def perturb(model, skip=()):
+    """Adds noise to the parameters and to the *persistent* floating buffers only. Non-persistent
+    buffers (open_clip CLIP's causal `attn_mask`) are not in the state dict, so a model rebuilt from the
+    saved weights recomputes them: perturbing them would make the outputs irreproducible from the
+    weights (and would turn the causal mask's zeros into small nonzero biases)."""
     g = torch.Generator().manual_seed(SEED + 1)
+    persistent = set(model.state_dict().keys())
     with torch.no_grad():
         for name, p in list(model.named_parameters()) + list(model.named_buffers()):
-            if not p.is_floating_point() or any(name.endswith(s) for s in skip):
+            if not p.is_floating_point() or name not in persistent or any(name.endswith(s) for s in skip):
                 continue
             if name.endswith("running_var"):
                 p.copy_(torch.rand(p.shape, generator=g) + 0.5)
