@@ -132,4 +132,112 @@ public enum Kernels {
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
     }
+
+    // MARK: Fused elementwise kernels over raw pointers (concrete loops: no closure call per element,
+    // so LLVM vectorises them; callers split ranges over `parallelFor`).
+
+    /// y = 0.5·x·(1 + erf(x/√2)).
+    @inlinable
+    public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + erf(v * 0.7071067811865476)) }
+    }
+
+    /// dx = g·(Φ(x) + x·φ(x)) for the erf GELU.
+    @inlinable
+    public static func geluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n {
+            let v = x[i]
+            let cdf = 0.5 * (1 + erf(v * 0.7071067811865476))
+            let pdf = 0.3989422804014327 * exp(-0.5 * v * v)
+            dx[i] = g[i] * (cdf + v * pdf)
+        }
+    }
+
+    /// y = 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
+    @inlinable
+    public static func geluTanhForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let k: Float = 0.7978845608028654
+        for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + tanh(k * (v + 0.044715 * v * v * v))) }
+    }
+
+    /// Backward of the tanh GELU.
+    @inlinable
+    public static func geluTanhBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        let k: Float = 0.7978845608028654
+        for i in 0..<n {
+            let v = x[i]
+            let u = k * (v + 0.044715 * v * v * v)
+            let t = tanh(u)
+            let du = k * (1 + 3 * 0.044715 * v * v)
+            dx[i] = g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        }
+    }
+
+    /// out = a + b.
+    @inlinable
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = a[i] + b[i] }
+    }
+
+    /// out = a · s.
+    @inlinable
+    public static func scale(_ a: UnsafePointer<Float>, _ s: Float, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = a[i] * s }
+    }
+
+    /// max of p[0..<n] (n ≥ 1), NaN-agnostic like a scalar `max` loop.
+    @inlinable
+    public static func maximum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        var m = -Float.infinity
+        if n >= 8 {
+            var a = raw.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
+            i = 8
+            while i + 8 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                a.replace(with: v, where: v .> a)
+                i += 8
+            }
+            for l in 0..<8 { m = Swift.max(m, a[l]) }
+        }
+        while i < n { m = Swift.max(m, p[i]); i += 1 }
+        return m
+    }
+
+    /// Σ a[i]·b[i]·c[i] with SIMD8 accumulators.
+    @inlinable
+    public static func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), rc = UnsafeRawPointer(c)
+        while i + 16 <= n {
+            a0.addProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self),
+                          rc.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            a1.addProduct(ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self),
+                          rc.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < n { s += a[i] * b[i] * c[i]; i += 1 }
+        return s
+    }
+
+    /// Σ (p[i] − mean)² with SIMD8 accumulators.
+    @inlinable
+    public static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+        let m = SIMD8<Float>(repeating: mean)
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i + 16 <= n {
+            let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
+            let v1 = raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self) - m
+            a0.addProduct(v0, v0); a1.addProduct(v1, v1)
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < n { let t = p[i] - mean; s += t * t; i += 1 }
+        return s
+    }
 }

@@ -39,6 +39,28 @@ func mapKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
     return out
 }
 
+/// a + b for tensors of the same shape (a concrete, vectorised loop).
+func addKernel(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let out = Tensor.empty(a.shape)
+    let pa = SendablePointer(a.storage.pointer), pb = SendablePointer(b.storage.pointer), dst = SendablePointer(out.storage.pointer)
+    parallelFor(a.count, grain: elementwiseGrain) { r in
+        let o = r.lowerBound
+        Kernels.add(pa.p + o, pb.p + o, dst.p + o, r.count)
+    }
+    return out
+}
+
+/// x · s (a concrete, vectorised loop).
+func scaleKernel(_ x: Tensor, _ s: Float) -> Tensor {
+    let out = Tensor.empty(x.shape)
+    let px = SendablePointer(x.storage.pointer), dst = SendablePointer(out.storage.pointer)
+    parallelFor(x.count, grain: elementwiseGrain) { r in
+        let o = r.lowerBound
+        Kernels.scale(px.p + o, s, dst.p + o, r.count)
+    }
+    return out
+}
+
 /// out[i] = f(a[i], b[i]) for two tensors of the same shape.
 @inline(__always)
 func zipKernel(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {

@@ -5,7 +5,8 @@ import Foundation
 /// a + b (broadcasting).
 public func + (a: Tensor, b: Tensor) -> Tensor {
     let (sa, sb) = (a.shape, b.shape)
-    return Tensor.record(broadcastKernel(a, b) { $0 + $1 }, inputs: [a, b], name: "add") { g in
+    let y = sa == sb ? addKernel(a, b) : broadcastKernel(a, b) { $0 + $1 }
+    return Tensor.record(y, inputs: [a, b], name: "add") { g in
         [reduceToShape(g, sa), reduceToShape(g, sb)]
     }
 }
@@ -50,7 +51,7 @@ public func - (a: Float, b: Tensor) -> Tensor {
     Tensor.record(mapKernel(b) { a - $0 }, inputs: [b], name: "rsubScalar") { g in [mapKernel(g) { -$0 }] }
 }
 public func * (a: Tensor, b: Float) -> Tensor {
-    Tensor.record(mapKernel(a) { $0 * b }, inputs: [a], name: "mulScalar") { g in [mapKernel(g) { $0 * b }] }
+    Tensor.record(scaleKernel(a, b), inputs: [a], name: "mulScalar") { g in [scaleKernel(g, b)] }
 }
 public func * (a: Float, b: Tensor) -> Tensor { b * a }
 public func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }
@@ -173,21 +174,25 @@ public func quickGelu(_ x: Tensor) -> Tensor {
 public enum GeluApproximation: Sendable { case none, tanh }
 
 /// GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)); with `.tanh`, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
+/// Forward and backward are single vectorised passes (`Kernels.gelu*`), split over workers.
 public func gelu(_ x: Tensor, approximate: GeluApproximation = .none) -> Tensor {
-    switch approximate {
-    case .none:
-        return x.unary("gelu", { 0.5 * $0 * (1 + Kernels.erf($0 * 0.7071067811865476)) }, { g, x, _ in
-            let cdf = 0.5 * (1 + Kernels.erf(x * 0.7071067811865476))
-            let pdf = 0.3989422804014327 * Kernels.exp(-0.5 * x * x)
-            return g * (cdf + x * pdf)
-        })
-    case .tanh:
-        let k: Float = 0.7978845608028654
-        return x.unary("geluTanh", { x in 0.5 * x * (1 + Kernels.tanh(k * (x + 0.044715 * x * x * x))) }, { g, x, _ in
-            let u = k * (x + 0.044715 * x * x * x)
-            let t = Kernels.tanh(u)
-            let du = k * (1 + 3 * 0.044715 * x * x)
-            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        })
+    let n = x.count
+    let y = Tensor.empty(x.shape)
+    let xs = SendablePointer(x.storage.pointer), ys = SendablePointer(y.storage.pointer)
+    let tanhForm = approximate == .tanh
+    parallelFor(n, grain: elementwiseGrain) { r in
+        if tanhForm { Kernels.geluTanhForward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count) }
+        else { Kernels.geluForward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count) }
+    }
+    let xd = x.detached()
+    return Tensor.record(y, inputs: [x], name: tanhForm ? "geluTanh" : "gelu") { g in
+        let gx = Tensor.empty(g.shape)
+        let gp = SendablePointer(g.storage.pointer), xp = SendablePointer(xd.storage.pointer), op = SendablePointer(gx.storage.pointer)
+        parallelFor(n, grain: elementwiseGrain) { r in
+            let o = r.lowerBound
+            if tanhForm { Kernels.geluTanhBackward(gp.p + o, xp.p + o, op.p + o, r.count) }
+            else { Kernels.geluBackward(gp.p + o, xp.p + o, op.p + o, r.count) }
+        }
+        return [gx]
     }
 }

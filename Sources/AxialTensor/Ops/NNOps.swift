@@ -20,6 +20,16 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let sp = SendablePointer(x.storage.pointer), dp = SendablePointer(y.storage.pointer)
     forEachFibre(x.shape, a) { off, n, st in
         let s = sp.p, d = dp.p
+        if st == 1 {
+            // Contiguous fibre: vectorised max, exp pass, SIMD sum, scale pass.
+            let xs = s + off, ys = d + off
+            var m = Kernels.maximum(xs, n)
+            if m == -.infinity { m = 0 }
+            for k in 0..<n { ys[k] = Kernels.exp(xs[k] - m) }
+            let inv = 1 / Kernels.sum(ys, n)
+            for k in 0..<n { ys[k] *= inv }
+            return
+        }
         var m = -Float.infinity
         for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
         if m == -.infinity { m = 0 }
@@ -34,6 +44,12 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
         let gq = SendablePointer(g.storage.pointer), yq = SendablePointer(y.storage.pointer), oq = SendablePointer(gx.storage.pointer)
         forEachFibre(shape, a) { off, n, st in
             let gp = gq.p, yp = yq.p, o = oq.p
+            if st == 1 {
+                let gs = gp + off, ys = yp + off, os = o + off
+                let dot = Kernels.dot(gs, ys, n)
+                for k in 0..<n { os[k] = ys[k] * (gs[k] - dot) }
+                return
+            }
             var dot: Float = 0
             for k in 0..<n { dot += gp[off + k * st] * yp[off + k * st] }
             for k in 0..<n { let i = off + k * st; o[i] = yp[i] * (gp[i] - dot) }
@@ -90,8 +106,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
             for row in r {
                 let s = sp.p + row * d, o = yp.p + row * d, h = hp.p + row * d
                 let mean = Kernels.sum(s, d) / Float(d)
-                var v: Float = 0
-                for k in 0..<d { let t = s[k] - mean; v += t * t }
+                let v = Kernels.sumOfSquaredDeviations(s, d, mean: mean)
                 let rs = 1 / (v / Float(d) + eps).squareRoot()
                 rp.p[row] = rs
                 for k in 0..<d {
@@ -112,32 +127,41 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
     let (nx, nw, nb) = (x.requiresGrad, weight?.requiresGrad ?? false, bias?.requiresGrad ?? false)
     let shape = x.shape
     return Tensor.record(y, inputs: inputs, name: "layerNorm") { g in
-        let gp = g.storage.pointer, h = xhat.storage.pointer
+        let gq = SendablePointer(g.storage.pointer), hq = SendablePointer(xhat.storage.pointer)
         var result: [Tensor?] = []
         if nx {
             let gx = Tensor.empty(shape)
-            let o = gx.storage.pointer
-            let w = wd?.storage.pointer
-            for row in 0..<rows {
-                var m1: Float = 0, m2: Float = 0
-                for k in 0..<d {
-                    let gh = gp[row * d + k] * (w?[k] ?? 1)
-                    m1 += gh; m2 += gh * h[row * d + k]
-                }
-                m1 /= Float(d); m2 /= Float(d)
-                let rs = rstd[row]
-                for k in 0..<d {
-                    let i = row * d + k
-                    let gh = gp[i] * (w?[k] ?? 1)
-                    o[i] = rs * (gh - m1 - h[i] * m2)
+            let oq = SendablePointer(gx.storage.pointer)
+            let wq = wd.map { SendablePointer($0.storage.pointer) }
+            rstd.withUnsafeBufferPointer { rb in
+                let rq = SendablePointer(UnsafeMutablePointer(mutating: rb.baseAddress!))
+                parallelFor(rows, grain: Swift.max(1, elementwiseGrain / Swift.max(d, 1))) { r in
+                    for row in r {
+                        let gr = gq.p + row * d, hr = hq.p + row * d, o = oq.p + row * d
+                        let rs = rq.p[row]
+                        if let w = wq?.p {
+                            let m1 = Kernels.dot(gr, w, d) / Float(d), m2 = Kernels.dot3(gr, w, hr, d) / Float(d)
+                            for k in 0..<d { o[k] = rs * (gr[k] * w[k] - m1 - hr[k] * m2) }
+                        } else {
+                            let m1 = Kernels.sum(gr, d) / Float(d), m2 = Kernels.dot(gr, hr, d) / Float(d)
+                            for k in 0..<d { o[k] = rs * (gr[k] - m1 - hr[k] * m2) }
+                        }
+                    }
                 }
             }
             result.append(gx)
         } else { result.append(nil) }
         if wd != nil {
             if nw {
-                let gw = Tensor(zeros: [d]); let o = gw.storage.pointer
-                for row in 0..<rows { for k in 0..<d { o[k] += gp[row * d + k] * h[row * d + k] } }
+                // Σ over rows of g·x̂, columns split over workers (each column summed in row order).
+                let gw = Tensor(zeros: [d]); let oq = SendablePointer(gw.storage.pointer)
+                parallelFor(d, grain: 64) { cols in
+                    let o = oq.p
+                    for row in 0..<rows {
+                        let gr = gq.p + row * d, hr = hq.p + row * d
+                        for k in cols { o[k] += gr[k] * hr[k] }
+                    }
+                }
                 result.append(gw)
             } else { result.append(nil) }
         }

@@ -19,6 +19,17 @@ func sumAxisKernel(_ x: Tensor, _ axis: Int) -> Tensor {
         parallelFor(outer, grain: Swift.max(1, elementwiseGrain / Swift.max(n, 1))) { r in
             for o in r { dst.p[o] = Kernels.sum(src.p + o * n, n) }
         }
+    } else if outer < Parallel.workerCount && inner >= 64 {
+        // Few outer blocks (bias gradients: [rows, features] summed over rows): split the columns.
+        parallelFor(inner, grain: 64) { cols in
+            for o in 0..<outer {
+                let d = dst.p + o * inner
+                for k in 0..<n {
+                    let s = src.p + (o * n + k) * inner
+                    for j in cols { d[j] += s[j] }
+                }
+            }
+        }
     } else {
         parallelFor(outer, grain: Swift.max(1, elementwiseGrain / Swift.max(n * inner, 1))) { r in
             for o in r {
