@@ -74,9 +74,51 @@ public final class GatedABMIL: Module, MILHead, @unchecked Sendable {
         precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "GatedABMIL: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
         let b = bags.shape[0], n = bags.shape[1]
         let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
-        let s = attentionW(tanh(attentionV(h)) * sigmoid(attentionU(h))).reshaped([b, n])
+        // V and U in one GEMM (forward, and one for each gradient): [V; U] h + [b_V; b_U].
+        let weight = concat([attentionV.weight.value, attentionU.weight.value], axis: 0)
+        let bias = concat([attentionV.bias!.value, attentionU.bias!.value], axis: 0)
+        let vu = linear(h, weight: weight, bias: bias)                    // [B, N, 2·attnHidden]
+        let s = attentionW(Self.gate(vu)).reshaped([b, n])
         let a = Heads.maskedSoftmax(s, mask: mask)
         let z = matmul(a.reshaped([b, 1, n]), h).reshaped([b, config.hidden])
         return HeadOutput(logits: classifier(z), attention: a)
+    }
+
+    /// tanh(v) ⊙ σ(u) for x = [v | u] along the last axis ([..., 2k] → [..., k]), one fused pass;
+    /// backward: ∂v = g·σ(u)·(1 − tanh²v), ∂u = g·tanh(v)·σ(u)(1 − σ(u)).
+    static func gate(_ x: Tensor) -> Tensor {
+        let k2 = x.shape[x.rank - 1], k = k2 / 2, rows = x.count / max(k2, 1)
+        precondition(k2 % 2 == 0, "gate: last axis \(k2) must be even")
+        let t = Tensor(shape: [rows, k], unsafeUninitialized: { _ in })
+        let sg = Tensor(shape: [rows, k], unsafeUninitialized: { _ in })
+        let y = Tensor(shape: Array(x.shape.dropLast()) + [k], unsafeUninitialized: { yb in
+            x.withUnsafeBufferPointer { xb in
+                let xp = xb.baseAddress!, yp = yb.baseAddress!, tp = t.storage.pointer, sp = sg.storage.pointer
+                for r in 0..<rows {
+                    let xr = xp + r * k2, o = r * k
+                    for j in 0..<k {
+                        let tv = Kernels.tanh(xr[j]), sv = Kernels.sigmoid(xr[k + j])
+                        tp[o + j] = tv; sp[o + j] = sv; yp[o + j] = tv * sv
+                    }
+                }
+            }
+        })
+        let shape = x.shape
+        return Tensor.record(y, inputs: [x], name: "tanhSigmoidGate") { g in
+            let gx = Tensor(shape: shape, unsafeUninitialized: { gb in
+                g.withUnsafeBufferPointer { gg in
+                    let gp = gg.baseAddress!, dp = gb.baseAddress!, tp = t.storage.pointer, sp = sg.storage.pointer
+                    for r in 0..<rows {
+                        let dr = dp + r * k2, o = r * k
+                        for j in 0..<k {
+                            let gv = gp[o + j], tv = tp[o + j], sv = sp[o + j]
+                            dr[j] = gv * sv * (1 - tv * tv)
+                            dr[k + j] = gv * tv * sv * (1 - sv)
+                        }
+                    }
+                }
+            })
+            return [gx]
+        }
     }
 }

@@ -231,6 +231,21 @@ public final class Adam: Optimizer {
                             let mp = mb.baseAddress!, vp = vb.baseAddress!
                             let vmp: UnsafeMutablePointer<Float>? = vmax == nil ? nil : xb.baseAddress!
                             _ = withParameterPointers(p) { w, g, n in
+                                if vmp == nil {
+                                    // The common case in a branch-free loop the compiler vectorises
+                                    // (same operations and order as below).
+                                    let dec: Float = decoupled && wdD != 0 ? decay : 1
+                                    let l2: Float = !decoupled && wdD != 0 ? wd : 0
+                                    for i in 0..<n {
+                                        let wi = w[i] * dec
+                                        let gi = l2 == 0 ? g[i] : g[i] + l2 * wi
+                                        let mi = mp[i] + b1 * (gi - mp[i])
+                                        let vi = vp[i] * b2 + ob2 * gi * gi
+                                        mp[i] = mi; vp[i] = vi
+                                        w[i] = wi - stepSize * (mi / (vi.squareRoot() / bc2Sqrt + e))
+                                    }
+                                    return
+                                }
                                 for i in 0..<n {
                                     var gi = g[i]
                                     if decoupled { if wdD != 0 { w[i] = w[i] * decay } } else if wdD != 0 { gi = gi + wd * w[i] }
