@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore"]),
         .testTarget(name: "AxialEvalTests", dependencies: ["AxialEval"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialPipelineTests", dependencies: ["AxialPipeline", .product(name: "Yams", package: "Yams")]),
+        // The CLI itself (config merge through swift-argument-parser, flag table vs AxialConfig.schema).
+        .testTarget(name: "axialTests", dependencies: ["axial"]),
     ],
     cxxLanguageStandard: .cxx17
 )

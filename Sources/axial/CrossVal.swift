@@ -13,6 +13,7 @@ struct CrossValCommand: ParsableCommand {
         commandName: "crossval",
         abstract: "Patient-level stratified K-fold training of a MIL head (ABMIL, gated ABMIL, PMA, PsPG) on HDF5 slice features.")
 
+    @OptionGroup var configFile: ConfigFileOption
     @Option(help: "Folder of <patient>.h5 feature files.") var features: String
     @Option(help: "Clinical table (CSV: patient_id + label columns).") var table: String
     @Option(help: "Task name (Manifests/tasks/<name>.yaml) or a task YAML path.") var task: String
@@ -64,6 +65,7 @@ struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deploy", abstract: "Score a cohort with one or several trained fold models (mean ensemble).")
 
+    @OptionGroup var configFile: ConfigFileOption
     @Option(parsing: .upToNextOption, help: "Crossval folders and/or model.safetensors files.") var models: [String]
     @Option(help: "Folder of <patient>.h5 feature files.") var features: String
     @Option(help: "Output folder (task.yaml, patient_preds.csv, slice_attention.csv).") var out: String

@@ -16,6 +16,8 @@ struct ExtractCommand: ParsableCommand {
             failed patients are logged to <out>/extract_errors.csv. Encoders: \(EncoderRegistry.names.joined(separator: ", ")).
             """)
 
+    @OptionGroup var configFile: ConfigFileOption
+
     @Option(help: "Encoder name (see the list above).")
     var encoder: String
 

@@ -15,6 +15,8 @@ struct Ingest: ParsableCommand {
             or W<width>/L<level>.
             """)
 
+    @OptionGroup var configFile: ConfigFileOption
+
     @Argument(help: "Folder tree (or single file) with DICOM series and/or NIfTI volumes.")
     var input: String
 

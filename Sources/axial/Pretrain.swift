@@ -19,6 +19,7 @@ struct PretrainCommand: ParsableCommand {
             --resume continues from the checkpoint with exactly the losses of an uninterrupted run.
             """)
 
+    @OptionGroup var configFile: ConfigFileOption
     @Option(help: "Ingest output folder (with manifest.csv).") var input: String
     @Option(help: "Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2).") var lesions: String?
     @Option(name: .customLong("lesion-format"), help: "deeplesion or axial (default: detected from the header).") var lesionFormat: String?

@@ -7,6 +7,8 @@ struct Statistics: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "AUROC / AUPRC with bootstrap 95% CIs, macro/micro, F1, ROC/PR and attention plots from patient_preds.csv files.")
 
+    @OptionGroup var configFile: ConfigFileOption
+
     @Option(help: "A crossval folder (fold-*/patient_preds.csv), a deploy folder (patient_preds.csv) or one CSV file.")
     var preds: String
 

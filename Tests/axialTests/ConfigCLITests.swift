@@ -1,0 +1,165 @@
+import ArgumentParser
+import AxialImaging
+import AxialPipeline
+import Foundation
+import Testing
+@testable import axial
+
+/// The stage commands, by config section.
+private let commands: [String: any ParsableCommand.Type] = [
+    "ingest": Ingest.self, "pretrain": PretrainCommand.self, "extract": ExtractCommand.self,
+    "crossval": CrossValCommand.self, "deploy": DeployCommand.self, "statistics": Statistics.self,
+]
+
+private func scratch(_ tag: String) -> URL {
+    let url = FileManager.default.temporaryDirectory
+        .appendingPathComponent("axial-cli-config-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// One argument of a command as swift-argument-parser describes it (`--experimental-dump-help`).
+private struct FlagInfo {
+    var name: String
+    var kind: String            // positional, option, flag
+    var optional: Bool
+    var defaultValue: String?
+}
+
+private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
+    let json = try JSONSerialization.jsonObject(with: Data(command._dumpHelp().utf8)) as? [String: Any]
+    let info = try #require(json?["command"] as? [String: Any])
+    let arguments = try #require(info["arguments"] as? [[String: Any]])
+    return arguments.compactMap { a in
+        guard (a["shouldDisplay"] as? Bool) ?? true else { return nil }
+        let names = (a["names"] as? [[String: Any]]) ?? []
+        let long = names.first { ($0["kind"] as? String) == "long" }?["name"] as? String
+        let kind = a["kind"] as? String ?? "?"
+        guard let name = long ?? (kind == "positional" ? a["valueName"] as? String : nil) else { return nil }
+        if ["help", "config", "version"].contains(name) { return nil }
+        return FlagInfo(name: name, kind: kind, optional: a["isOptional"] as? Bool ?? false, defaultValue: a["defaultValue"] as? String)
+    }
+}
+
+@Suite struct ConfigCLITests {
+    /// `AxialConfig.schema` holds exactly each stage command's visible flags, with the same kind,
+    /// required-ness and default — so the loader, the template and the command line agree.
+    @Test(arguments: AxialConfig.sectionNames)
+    func schemaMatchesTheCommandsFlags(section: String) throws {
+        let command = try #require(commands[section], "no command for section \(section)")
+        let spec = try #require(AxialConfig.section(named: section))
+        let cli = try flags(of: command)
+        let hint = "keep AxialConfig.schema (Sources/AxialPipeline/Config.swift) in step with `axial \(section)`'s flags"
+        #expect(cli.map(\.name) == spec.keys.map(\.name), "\(hint)")
+        for f in cli {
+            guard let key = spec.key(f.name) else { continue }
+            #expect((f.kind == "flag") == (key.type == .boolean), "\(section).\(f.name): flag vs boolean; \(hint)")
+            #expect((f.kind == "positional") == key.positional, "\(section).\(f.name): positional; \(hint)")
+            #expect(!f.optional == key.required, "\(section).\(f.name): required; \(hint)")
+            if key.type == .boolean { continue }
+            switch key.defaultValue {
+            case nil:
+                #expect(f.defaultValue == nil, "\(section).\(f.name): the command has default \(f.defaultValue ?? ""); \(hint)")
+            case .number(let d)?:
+                #expect(f.defaultValue.flatMap(Double.init).map { abs($0 - d) <= 1e-9 * max(1, abs(d)) } == true,
+                        "\(section).\(f.name): default \(d) vs \(f.defaultValue ?? "none"); \(hint)")
+            case let v?:
+                #expect(f.defaultValue == v.argumentText, "\(section).\(f.name): default \(v) vs \(f.defaultValue ?? "none"); \(hint)")
+            }
+        }
+    }
+
+    /// flag > config > default, through swift-argument-parser.
+    @Test func precedenceThroughTheParser() throws {
+        let dir = scratch("precedence")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = dir.appendingPathComponent("axial.yaml")
+        try """
+            statistics:
+              preds: runs/cv
+              out: stats
+              threshold: 0.3
+              bootstrap: 50
+              no-attention-plots: true
+            deploy:
+              models: [runs/a, runs/b]
+              features: feats
+              out: scored
+            crossval:
+              features: feats
+              table: labels.csv
+              task: stage
+              head: pma
+              out: cv
+              lr: 0.002
+              windows: abdomen,lung
+              pair-loss: -0.5
+            """.write(to: cfg, atomically: true, encoding: .utf8)
+        let d = dir.standardizedFileURL.path
+
+        let parsed = try Axial.parseAsRoot(try ConfigArguments.merge(["statistics", "--config", cfg.path, "--bootstrap", "7", "--out", "mine"]))
+        let s = try #require(parsed as? Statistics)
+        #expect(s.bootstrap == 7)                      // flag
+        #expect(s.out == "mine")                       // flag (relative to the working folder, as typed)
+        #expect(s.threshold == 0.3)                    // config
+        #expect(s.preds == "\(d)/runs/cv")             // config, resolved against the config's folder
+        #expect(s.noAttentionPlots)                    // config boolean
+        #expect(s.seed == 0 && !s.stratifiedBootstrap) // defaults
+        #expect(s.configFile.path == cfg.path)
+
+        let deploy = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["deploy", "--config", cfg.path])) as? DeployCommand)
+        #expect(deploy.models == ["\(d)/runs/a", "\(d)/runs/b"])
+        let deploy2 = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["deploy", "--config", cfg.path, "--models", "m1", "m2"])) as? DeployCommand)
+        #expect(deploy2.models == ["m1", "m2"])
+
+        let cv = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["crossval", "--config", cfg.path, "--epochs", "2"])) as? CrossValCommand)
+        #expect(cv.head == .pma && cv.lr == 0.002 && cv.epochs == 2 && cv.folds == 5 && cv.windows == "abdomen,lung")
+        #expect(cv.pairLoss == -0.5)                   // negative values survive (`--pair-loss=-0.5`)
+        #expect(cv.task == "stage" && cv.table == "\(d)/labels.csv")
+    }
+
+    /// `axial init` writes the template and refuses to overwrite it without --force.
+    @Test func initCommand() throws {
+        let dir = scratch("init")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("axial.yaml").path
+        var first = try Axial.parseAsRoot(["init", "--out", out])
+        try first.run()
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == AxialConfig.template())
+        var again = try Axial.parseAsRoot(["init", "--out", out])
+        #expect(throws: ExitCode.self) { try again.run() }
+        var forced = try Axial.parseAsRoot(["init", "--out", out, "--force"])
+        try forced.run()
+    }
+
+    /// `axial ingest --config` end to end: a SyntheticCT DICOM series, settings from the template
+    /// as `axial init` writes it with the required keys filled in, one flag overriding the config.
+    @Test func ingestFromConfigEndToEnd() throws {
+        let dir = scratch("ingest")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try SyntheticCT(patientID: "P1", rows: 16, columns: 16, slices: 3).write(to: dir.appendingPathComponent("data/dicom/P1"))
+        let cfg = dir.appendingPathComponent("data/axial.yaml")
+        // The ingest section of the template with its required keys filled in and two values changed.
+        let template = AxialConfig.template()
+        let start = try #require(template.range(of: "\ningest:\n"))
+        let end = try #require(template.range(of: "\n\n", range: start.upperBound..<template.endIndex))
+        let block = start.upperBound..<template.index(after: end.lowerBound)   // through the last key's newline
+        var ingest = String(template[block])
+        for (old, new) in [("  input: null", "  input: dicom"), ("  out: null", "  out: slices"),
+                           ("  windows: [\"abdomen\"]", "  windows: [abdomen, lung]"), ("  quiet: false", "  quiet: true")] {
+            #expect(ingest.contains(old + "\n"))
+            ingest = ingest.replacingOccurrences(of: old + "\n", with: new + "\n")
+        }
+        let text = template.replacingCharacters(in: block, with: ingest)
+        try text.write(to: cfg, atomically: true, encoding: .utf8)
+
+        var command = try Axial.parseAsRoot(try ConfigArguments.merge(["ingest", "--config", cfg.path, "--size", "8"]))
+        try command.run()
+        let manifest = try String(contentsOf: dir.appendingPathComponent("data/slices/manifest.csv"), encoding: .utf8)
+        let rows = manifest.split(separator: "\n")
+        #expect(rows.count == 1 + 3 * 2)
+        #expect(Set(rows.dropFirst().map { $0.split(separator: ",")[5] }) == ["abdomen", "lung"])
+        let png = try PNG.read(dir.appendingPathComponent("data/slices").appendingPathComponent(String(rows[1].split(separator: ",")[6])))
+        #expect(png.width == 8 && png.height == 8)
+    }
+}
