@@ -153,10 +153,29 @@ public enum EncoderRegistry {
         return s
     }
 
-    /// Builds `name` and loads `weights` (a `.safetensors` file under the source library's key
-    /// names) into it, or initialises it randomly from `seed` when `weights` is nil.
-    public static func load(_ name: String, weights: URL?, seed: UInt64 = 0) throws -> any ImageEncoder {
-        let model = try spec(name).makeModel(seed: seed)
+    /// The spec for `name` at another input size (ViT family only: the image is resized / cropped
+    /// to `inputSize` and a checkpoint's position embedding is resampled to the new patch grid on
+    /// load, as timm's `checkpoint_filter_fn`); nil keeps the registry's size.
+    public static func spec(_ name: String, inputSize: Int?) throws -> EncoderSpec {
+        let s = try spec(name)
+        guard let size = inputSize, size != s.preprocessing.inputSize else { return s }
+        guard case .vit(var c) = s.architecture else {
+            throw EncoderError.badInput(model: name, reason: "input size \(size): only the ViT encoders take another input size")
+        }
+        guard size > 0 && size % c.patchSize == 0 else {
+            throw EncoderError.badInput(model: name, reason: "input size \(size) must be a positive multiple of the patch size \(c.patchSize)")
+        }
+        c.imageSize = size
+        var pre = s.preprocessing
+        pre.inputSize = size
+        return EncoderSpec(name: s.name, architecture: .vit(c), preprocessing: pre, weightsSource: s.weightsSource, weightKeyMap: s.weightKeyMap)
+    }
+
+    /// Builds `name` (at `inputSize`, see `spec(_:inputSize:)`) and loads `weights` (a
+    /// `.safetensors` file under the source library's key names) into it, or initialises it
+    /// randomly from `seed` when `weights` is nil.
+    public static func load(_ name: String, weights: URL?, seed: UInt64 = 0, inputSize: Int? = nil) throws -> any ImageEncoder {
+        let model = try spec(name, inputSize: inputSize).makeModel(seed: seed)
         if let weights {
             let state = try EncoderWeights.read(weights)
             do { try model.loadCheckpoint(state) } catch let e as ModuleError {

@@ -432,6 +432,17 @@ public final class VisionTransformer: Module, ImageEncoder {
             if k.hasSuffix("num_batches_tracked") && !own.contains(k) { continue }
             out[k] = v
         }
+        // A checkpoint made at another input size: timm's checkpoint_filter_fn resamples a learned
+        // pos_embed to the model's grid (bicubic, antialias); a fixed sin-cos table is the model's own.
+        if let pe = out["pos_embed"], pe.shape != posEmbed.value.shape, pe.rank == 3, pe.shape[2] == config.embedDim {
+            let n = pe.shape[1] - 1, g0 = Int(Double(max(n, 0)).squareRoot())
+            if n > 0 && g0 * g0 == n {
+                switch config.positionEmbedding {
+                case .learned: out["pos_embed"] = ViTPositionEmbedding.resample(pe, toGrid: (config.gridSize, config.gridSize))
+                case .sincos: out["pos_embed"] = posEmbed.value
+                }
+            }
+        }
         return out
     }
 

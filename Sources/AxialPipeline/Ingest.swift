@@ -13,6 +13,7 @@ import Foundation
 ///         0000_abdomen.png 0000_lung.png …     separate: one gray PNG per slice and window
 ///         0000_abdomen+lung+bone.png …         stacked: one RGB PNG per slice (R, G, B = windows)
 ///         slices.csv                           this series' manifest rows
+///         series.json                          spacing, shape, windows (`SeriesInfoFile`)
 ///         .complete                            marker: the settings this series was made with
 ///
 /// `<patient>` and `<series_uid>` are sanitised (`[A-Za-z0-9._-]`, other characters → `_`).
@@ -242,14 +243,7 @@ public enum Ingest {
             DispatchQueue.concurrentPerform(iterations: depth) { k in
                 guard !failures.hasFailed else { return }
                 do {
-                    var hu = Array(volume.slice(k))
-                    var (w, h) = (volume.width, volume.height)
-                    if let r = resampler { hu = r(hu); (w, h) = (r.outWidth, r.outHeight) }
-                    let images: [Image8]
-                    switch options.channels {
-                    case .separate: images = options.windows.map { $0.apply(hu, width: w, height: h) }
-                    case .stacked: images = [try CTWindow.stack(hu, width: w, height: h, windows: options.windows)]
-                    }
+                    let images = try renderSlice(volume, k, windows: options.windows, channels: options.channels, resampler: resampler)
                     for (image, label) in zip(images, labels) {
                         try PNG.writeInPlace(image, to: temporary.appendingPathComponent(imageName(k, label)), fast: options.fastPNG)
                     }
@@ -272,6 +266,8 @@ public enum Ingest {
                 }
             }
             try CSVTable(header: manifestHeader, rows: rows).write(to: temporary.appendingPathComponent("slices.csv"))
+            try SeriesInfoFile(volume, windows: options.windows, channels: options.channels, size: options.size)
+                .write(to: temporary.appendingPathComponent(SeriesInfoFile.name))
             try AtomicFile.write(Data(options.settingsFingerprint.utf8), to: temporary.appendingPathComponent(".complete"))
 
             try lock.locked {
@@ -291,6 +287,20 @@ public enum Ingest {
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
+        }
+    }
+
+    /// The 8-bit images of slice `k` (HU, optionally resampled, then windowed): one gray image per
+    /// window (`separate`) or one RGB image (`stacked`). What ingest writes as PNGs and what
+    /// `axial extract` embeds when given DICOM / NIfTI directly.
+    public static func renderSlice(_ volume: Volume, _ k: Int, windows: [CTWindow], channels: ChannelMode,
+                                   resampler: Resampler?) throws -> [Image8] {
+        var hu = Array(volume.slice(k))
+        var (w, h) = (volume.width, volume.height)
+        if let r = resampler { hu = r(hu); (w, h) = (r.outWidth, r.outHeight) }
+        switch channels {
+        case .separate: return windows.map { $0.apply(hu, width: w, height: h) }
+        case .stacked: return [try CTWindow.stack(hu, width: w, height: h, windows: windows)]
         }
     }
 

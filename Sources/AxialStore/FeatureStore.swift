@@ -5,12 +5,42 @@ import Foundation
 public let axialVersion = "0.1.0"
 
 /// A CT window as recorded in a store's `windows` attribute (JSON `[{"name","width","level"}]`).
+/// An entry of the `windows` attribute: `{"name", "width", "level"}`, or for a stacked label
+/// (`abdomen+lung+bone`, one RGB image per slice) `{"name", "width": null, "level": null,
+/// "components": [{"name", "width", "level"}, …]}` with the window of each channel (R, G, B).
+/// Width / level NaN are written as JSON `null` and read back as NaN.
 public struct StoredWindow: Codable, Sendable, Equatable {
     public var name: String
     public var width: Double
     public var level: Double
-    public init(name: String, width: Double, level: Double) {
-        self.name = name; self.width = width; self.level = level
+    /// The windows of a stacked label's channels, in channel order; nil for a single window.
+    public var components: [StoredWindow]?
+    public init(name: String, width: Double, level: Double, components: [StoredWindow]? = nil) {
+        self.name = name; self.width = width; self.level = level; self.components = components
+    }
+
+    enum CodingKeys: String, CodingKey { case name, width, level, components }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        width = try c.decodeIfPresent(Double.self, forKey: .width) ?? .nan
+        level = try c.decodeIfPresent(Double.self, forKey: .level) ?? .nan
+        components = try c.decodeIfPresent([StoredWindow].self, forKey: .components)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        if width.isFinite { try c.encode(width, forKey: .width) } else { try c.encodeNil(forKey: .width) }
+        if level.isFinite { try c.encode(level, forKey: .level) } else { try c.encodeNil(forKey: .level) }
+        try c.encodeIfPresent(components, forKey: .components)
+    }
+
+    /// Equal names, components and widths / levels (NaN equal to NaN).
+    public static func == (a: StoredWindow, b: StoredWindow) -> Bool {
+        func same(_ x: Double, _ y: Double) -> Bool { x == y || (x.isNaN && y.isNaN) }
+        return a.name == b.name && same(a.width, b.width) && same(a.level, b.level) && a.components == b.components
     }
 }
 

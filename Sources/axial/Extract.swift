@@ -1,17 +1,19 @@
 import ArgumentParser
+import AxialImaging
 import AxialModels
 import AxialPipeline
 import AxialStore
 import Foundation
 
-/// `axial extract --encoder <name> --weights <file> --input <ingest-dir> --out <dir>`.
+/// `axial extract --encoder <name> --weights <file> --input <ingest-dir | DICOM/NIfTI> --out <dir>`.
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
         abstract: "Embed the ingest output's slices with an encoder into one <patient_id>.h5 per patient.",
         discussion: """
-            Reads <input>/manifest.csv and its PNG slices, preprocesses them as the encoder's source \
-            library does, embeds them with no tape and writes <out>/<patient_id>.h5 (feats, slice_index, \
+            Reads <input>/manifest.csv and its PNG slices — or, when <input> has no manifest.csv, the DICOM / \
+            NIfTI series under it, windowed (--windows, --window-file, --channels, --size as for ingest) \
+            in memory — preprocesses them as the encoder's source library does, embeds them with no tape and writes <out>/<patient_id>.h5 (feats, slice_index, \
             z_mm, window, provenance attributes incl. the weights' sha256). Complete files are skipped; \
             failed patients are logged to <out>/extract_errors.csv. Encoders: \(EncoderRegistry.names.joined(separator: ", ")).
             """)
@@ -30,11 +32,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Seed of --random-init.")
     var seed: UInt64 = 0
 
-    @Option(help: "Ingest output folder (with manifest.csv).")
+    @Option(help: "Ingest output folder (with manifest.csv), or a DICOM / NIfTI file or folder.")
     var input: String
 
     @Option(help: "Output folder for <patient_id>.h5 files.")
     var out: String
+
+    @Option(name: .customLong("input-size"), help: "ViT encoders: input size other than the registry's (e.g. 256); the checkpoint's position embedding is resampled (timm bicubic).")
+    var inputSize: Int?
 
     @Option(help: "Slices per forward pass.")
     var batch = 32
@@ -45,8 +50,17 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Process only shard i of n (by patient), e.g. 0/4.")
     var shard = "0/1"
 
-    @Option(help: "Comma-separated window labels of the manifest to embed (default: all).")
+    @Option(help: "Comma-separated window labels of the manifest to embed (default: all); for DICOM / NIfTI input the windows to apply: preset names or W<width>/L<level> (default: abdomen).")
     var windows: String?
+
+    @Option(name: .customLong("window-file"), help: "DICOM / NIfTI input: YAML file of window presets (shape of Manifests/windows.yaml).")
+    var windowFile: String?
+
+    @Option(help: "DICOM / NIfTI input: separate (one image per window) or stacked (windows as RGB channels).")
+    var channels = "separate"
+
+    @Option(help: "DICOM / NIfTI input: resize slices to N×N before preprocessing (as ingest --size).")
+    var size: Int?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -63,13 +77,19 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         do {
             if let threads { Extract.setWorkerThreads(threads) }
+            guard let mode = ChannelMode(rawValue: channels) else {
+                throw PipelineError.invalidOption(option: "--channels", reason: "expected separate or stacked, got '\(channels)'")
+            }
             let options = ExtractOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out), encoder: encoder,
                 weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed, batchSize: batch,
                 precision: FeaturePrecision(rawValue: dtype)!, shard: try Shard.parse(shard),
-                windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil)
+                windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil,
+                windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: mode, size: size,
+                inputSize: inputSize)
             let summary = try Extract.run(options)
             print(summary.text)
+            if !quiet { print("extract: time: \(summary.timing.text)") }
             if summary.failed > 0 { throw ExitCode(3) }
         } catch let e as ExitCode {
             throw e
