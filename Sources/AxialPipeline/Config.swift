@@ -56,7 +56,7 @@ public enum ConfigValueType: Sendable, Equatable {
         case .number: return "a number"
         case .boolean: return "true or false"
         case .choice(let words): return "one of " + words.joined(separator: ", ")
-        case .commaList: return "a list (or a comma-separated string)"
+        case .commaList: return "a list or a comma-separated string"
         case .pathList: return "a list of paths"
         }
     }
@@ -482,7 +482,7 @@ extension AxialConfig {
             "# (or left out) falls back to the command's default. Keys are the command's long flags in",
             "# kebab-case (`max-bag`, not `max_bag`); unknown sections and keys are errors. Relative paths",
             "# are resolved against this file's folder. A boolean set true here cannot be switched off by",
-            "# a flag: change it here. Keys marked [required] must be set here or given as flags.",
+            "# a flag: change it here. Keys marked required must be set here or given as flags.",
         ]
         for section in schema {
             lines.append("")
@@ -490,7 +490,7 @@ extension AxialConfig {
             lines.append("\(section.name):")
             for key in section.keys {
                 let when: String
-                if key.required { when = "[required]" + (key.positional ? " (the positional argument on the command line)" : "") }
+                if key.required { when = "required" + (key.positional ? ", the positional argument on the command line" : "") }
                 else if let d = key.defaultValue { when = "default \(d.yaml)" }
                 else { when = "not set by default" }
                 lines.append("  # \(key.help) (\(key.type.name); \(when))")

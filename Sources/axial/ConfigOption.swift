@@ -29,6 +29,6 @@ struct InitCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        print("wrote \(out) (sections: \(AxialConfig.sectionNames.joined(separator: ", "))); set the [required] keys, then run e.g. `axial ingest --config \(out)`")
+        print("wrote \(out) (sections: \(AxialConfig.sectionNames.joined(separator: ", "))); set the required keys, then run e.g. `axial ingest --config \(out)`")
     }
 }

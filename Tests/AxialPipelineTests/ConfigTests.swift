@@ -77,7 +77,7 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
         #expect(configError { try parse("ingest:\n  out: yes\n") }
                 == .type(path: p, section: "ingest", key: "out", expected: "a path", got: "a boolean (yes)", line: 2))
         #expect(configError { try parse("ingest:\n  windows: {abdomen: 1}\n") }
-                == .type(path: p, section: "ingest", key: "windows", expected: "a list (or a comma-separated string)", got: "a mapping", line: 2))
+                == .type(path: p, section: "ingest", key: "windows", expected: "a list or a comma-separated string", got: "a mapping", line: 2))
         let head = configError { try parse("crossval:\n  head: abmill\n") }
         #expect(head == .type(path: p, section: "crossval", key: "head", expected: "one of abmil, abmil-gated, pma, pspg",
                               got: "'abmill' (did you mean 'abmil'?)", line: 2))
