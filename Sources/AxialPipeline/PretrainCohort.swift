@@ -135,7 +135,7 @@ extension Demo {
         let slices = ingest.manifest.deletingLastPathComponent()
         let out = folder.appendingPathComponent("pretrain")
         var o = Pretrain.Options(input: slices.path, lesions: lesions.path, arch: "vit_test", steps: steps, batch: 16, out: out.path)
-        o.size = 32; o.dim = 64; o.mlpDim = 256; o.lr = 2.0; o.temperature = 0.2; o.lesionWeight = 1.0; o.weightDecay = 0.05
+        o.size = 32; o.dim = 64; o.mlpDim = 256; o.lr = 0.05; o.temperature = 0.2; o.lesionWeight = 1.0; o.weightDecay = 0.05
         o.checkpointEvery = max(1, steps / 2); o.seed = seed
         let r = try Pretrain.run(o, progressStyle: progress)
         let weights = out.appendingPathComponent("encoder.safetensors")

@@ -93,9 +93,9 @@ public enum PretrainProbe {
 
     /// The comparison: cohort → {initialisation, MoCo v3 (w = 0), LeCL (w = `weight`)} at `steps`
     /// steps each, same seed, same schedule → linear-probe scores. Writes runs under `folder`.
-    public static func experiment(folder: URL, arch: String = "vit_test", steps: Int = 300, batch: Int = 32,
+    public static func experiment(folder: URL, arch: String = "vit_test", steps: Int = 1000, batch: Int = 32,
                                   size: Int = 32, patients: Int = 30, slicesPerPatient: Int = 10, weight: Float = 1.0,
-                                  lr: Double = 2.0, temperature: Float = 0.2, seed: UInt64 = 0,
+                                  lr: Double = 0.05, temperature: Float = 0.2, seed: UInt64 = 0,
                                   log: (String) -> Void = { print($0) }) throws -> [Score] {
         let cohort = folder.appendingPathComponent("cohort")
         if !FileManager.default.fileExists(atPath: cohort.appendingPathComponent("slice_labels.csv").path) {

@@ -66,13 +66,13 @@ struct PretrainProbeCommand: ParsableCommand {
         shouldDisplay: false)
     @Option(help: "Working folder (cohort + runs).") var out: String
     @Option var arch = "vit_test"
-    @Option var steps = 300
+    @Option var steps = 1000
     @Option var batch = 32
     @Option var size = 32
     @Option var patients = 30
     @Option(name: .customLong("slices-per-patient")) var slicesPerPatient = 10
     @Option(name: .customLong("weight-w")) var weightW: Float = 1.0
-    @Option var lr: Double = 2.0
+    @Option var lr: Double = 0.05
     @Option var temperature: Float = 0.2
     @Option var seed: UInt64 = 0
 
