@@ -23,17 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from _common import f32, randn
+
 torch.manual_seed(20241)
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "AxialNNTests", "Fixtures", "nn.safetensors")
 T = {}
-
-
-def f32(t):
-    return t.to(torch.float32).to(torch.float64)
-
-
-def randn(*s):
-    return f32(torch.randn(*s))
 
 
 def put(key, t):
@@ -236,6 +230,9 @@ opts = {
     "adam": lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.95), weight_decay=0.05),
     "adamw_amsgrad": lambda ps: torch.optim.AdamW(ps, lr=0.02, weight_decay=0.01, amsgrad=True),
+    # parameter groups with different lrs (ps = [p0, p1])
+    "adamw_groups": lambda ps: torch.optim.AdamW([{"params": [ps[0]], "lr": 0.03},
+                                                  {"params": [ps[1]], "lr": 0.001, "weight_decay": 0.2}], weight_decay=0.05),
 }
 for name, make in opts.items():
     ps = {k: v.clone().requires_grad_(True) for k, v in init.items()}
@@ -246,15 +243,6 @@ for name, make in opts.items():
         opt.step()
         for k in ps:
             put(f"opt.{name}.after.{s}.{k}", ps[k])
-# parameter groups with different lrs
-ps = {k: v.clone().requires_grad_(True) for k, v in init.items()}
-opt = torch.optim.AdamW([{"params": [ps["p0"]], "lr": 0.03}, {"params": [ps["p1"]], "lr": 0.001, "weight_decay": 0.2}], weight_decay=0.05)
-for s, g in enumerate(grads):
-    for k in ps:
-        ps[k].grad = g[k].clone()
-    opt.step()
-    for k in ps:
-        put(f"opt.adamw_groups.after.{s}.{k}", ps[k])
 
 # ---------------------------------------------------------------- schedules
 p = torch.zeros(1, requires_grad=True)

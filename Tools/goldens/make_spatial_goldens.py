@@ -19,23 +19,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from _common import case_recorder, f32, pos, randn
+
 torch.manual_seed(4321)
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "AxialTensorTests", "Fixtures", "spatial.safetensors")
 
 tensors = {}
 cases = {}
-
-
-def f32(t):
-    return t.to(torch.float32).to(torch.float64)
-
-
-def randn(*shape):
-    return f32(torch.randn(*shape))
-
-
-def pos(*shape, lo=0.3, hi=2.0):
-    return f32(torch.rand(*shape) * (hi - lo) + lo)
 
 
 def distinct(*shape):
@@ -46,22 +36,7 @@ def distinct(*shape):
     return f32((torch.randperm(n).to(torch.float64) * 0.05 - n * 0.025).reshape(*shape))
 
 
-def case(name, inputs, fn, grad=None):
-    grad = grad if grad is not None else [True] * len(inputs)
-    xs = [x.clone().requires_grad_(g) for x, g in zip(inputs, grad)]
-    out = fn(*xs)
-    R = f32(torch.randn(out.shape)).to(out.dtype)
-    for i, x in enumerate(inputs):
-        tensors[f"{name}.in{i}"] = x.to(torch.float32).contiguous()
-    tensors[f"{name}.out"] = out.detach().to(torch.float32).contiguous()
-    tensors[f"{name}.R"] = R.to(torch.float32).contiguous()
-    if any(grad):
-        (out * R).sum().backward()
-        for i, (x, g) in enumerate(zip(xs, grad)):
-            if g:
-                gx = x.grad if x.grad is not None else torch.zeros_like(x)
-                tensors[f"{name}.grad{i}"] = gx.to(torch.float32).contiguous()
-    cases[name] = grad
+case = case_recorder(tensors, cases)
 
 
 # conv2d: general (im2col + GEMM) path

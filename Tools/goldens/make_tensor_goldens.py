@@ -16,19 +16,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from _common import case_recorder, f32, pos, randn
+
 torch.manual_seed(1234)
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "AxialTensorTests", "Fixtures", "ops.safetensors")
 
 tensors = {}
 cases = {}
-
-
-def f32(t):
-    return t.to(torch.float32).to(torch.float64)
-
-
-def randn(*shape):
-    return f32(torch.randn(*shape))
 
 
 def away(*shape, lo=0.3, hi=2.0):
@@ -38,28 +32,7 @@ def away(*shape, lo=0.3, hi=2.0):
     return f32(mag * sign)
 
 
-def pos(*shape, lo=0.3, hi=2.0):
-    return f32(torch.rand(*shape) * (hi - lo) + lo)
-
-
-def case(name, inputs, fn, grad=None):
-    grad = grad if grad is not None else [True] * len(inputs)
-    xs = [x.clone().requires_grad_(g) for x, g in zip(inputs, grad)]
-    out = fn(*xs)
-    if out.dtype != torch.float64:
-        out = out.to(torch.float64)
-    R = f32(torch.randn(out.shape))
-    for i, x in enumerate(inputs):
-        tensors[f"{name}.in{i}"] = x.to(torch.float32).contiguous()
-    tensors[f"{name}.out"] = out.detach().to(torch.float32).contiguous()
-    tensors[f"{name}.R"] = R.to(torch.float32).contiguous()
-    if any(grad) and out.requires_grad:
-        (out * R).sum().backward()
-        for i, (x, g) in enumerate(zip(xs, grad)):
-            if g:
-                gx = x.grad if x.grad is not None else torch.zeros_like(x)
-                tensors[f"{name}.grad{i}"] = gx.to(torch.float32).contiguous()
-    cases[name] = grad
+case = case_recorder(tensors, cases)
 
 
 # Arithmetic with broadcasting
