@@ -99,6 +99,17 @@ public func interpolate(_ x: Tensor, scaleFactors: (h: Double, w: Double), mode:
     return resample(x, outH: outH, outW: outW, mode: mode, alignCorners: alignCorners, scaleFactors: scaleFactors)
 }
 
+/// Runs `body` with the index and weight buffers of the column taps `tx` and row taps `ty`
+/// (xi, xw, yi, yw), once per worker rather than per element.
+@inline(__always)
+private func withTapBuffers(_ tx: AxisTaps, _ ty: AxisTaps,
+                            _ body: (UnsafeBufferPointer<Int>, UnsafeBufferPointer<Float>, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Float>) -> Void) {
+    tx.index.withUnsafeBufferPointer { xi in tx.weight.withUnsafeBufferPointer { xw in
+    ty.index.withUnsafeBufferPointer { yi in ty.weight.withUnsafeBufferPointer { yw in
+        body(xi, xw, yi, yw)
+    } } } }
+}
+
 private func resample(_ x: Tensor, outH OH: Int, outW OW: Int, mode: InterpolationMode, alignCorners: Bool,
                       scaleFactors: (h: Double, w: Double)?) -> Tensor {
     precondition(x.rank == 4, "interpolate: input must be [N, C, H, W], got \(x.shape)")
@@ -114,8 +125,7 @@ private func resample(_ x: Tensor, outH OH: Int, outW OW: Int, mode: Interpolati
     parallelFor(planes, grain: grain) { r in
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: H * OW)
         defer { tmp.deallocate() }
-        tx.index.withUnsafeBufferPointer { xi in tx.weight.withUnsafeBufferPointer { xw in
-        ty.index.withUnsafeBufferPointer { yi in ty.weight.withUnsafeBufferPointer { yw in
+        withTapBuffers(tx, ty) { xi, xw, yi, yw in
             for pl in r {
                 let s = xp.p + pl * H * W, o = yp.p + pl * OH * OW
                 for h in 0..<H {
@@ -132,7 +142,7 @@ private func resample(_ x: Tensor, outH OH: Int, outW OW: Int, mode: Interpolati
                     for t in 0..<T { SpatialKernels.axpy(orow, tmp + yi[oh * T + t] * OW, yw[oh * T + t], OW) }
                 }
             }
-        } } } }
+        }
     }
     let inShape = x.shape
     return Tensor.record(y, inputs: [x], name: "interpolate") { g in
@@ -141,8 +151,7 @@ private func resample(_ x: Tensor, outH OH: Int, outW OW: Int, mode: Interpolati
         parallelFor(planes, grain: grain) { r in
             let tmp = UnsafeMutablePointer<Float>.allocate(capacity: H * OW)
             defer { tmp.deallocate() }
-            tx.index.withUnsafeBufferPointer { xi in tx.weight.withUnsafeBufferPointer { xw in
-            ty.index.withUnsafeBufferPointer { yi in ty.weight.withUnsafeBufferPointer { yw in
+            withTapBuffers(tx, ty) { xi, xw, yi, yw in
                 for pl in r {
                     let gs = gp.p + pl * OH * OW, d = dp.p + pl * H * W
                     tmp.update(repeating: 0, count: H * OW)
@@ -157,7 +166,7 @@ private func resample(_ x: Tensor, outH OH: Int, outW OW: Int, mode: Interpolati
                         }
                     }
                 }
-            } } } }
+            }
         }
         return [gx]
     }

@@ -13,6 +13,15 @@ private func forEachFibre(_ shape: [Int], _ axis: Int, _ body: (_ offset: Int, _
     }
 }
 
+/// max of s[off + k·st] for k in 0..<n, with −∞ (every element −∞, or n = 0) replaced by 0: the
+/// shift that softmax and logSoftmax subtract on strided fibres.
+@inline(__always)
+private func stridedMax(_ s: UnsafeMutablePointer<Float>, _ off: Int, _ n: Int, _ st: Int) -> Float {
+    var m = -Float.infinity
+    for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
+    return m == -.infinity ? 0 : m
+}
+
 /// Softmax along `axis` (max-subtracted). Backward: y·(g − Σ g·y).
 public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let a = x.normalizedAxis(axis)
@@ -30,9 +39,7 @@ public func softmax(_ x: Tensor, axis: Int = -1) -> Tensor {
             for k in 0..<n { ys[k] *= inv }
             return
         }
-        var m = -Float.infinity
-        for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
-        if m == -.infinity { m = 0 }
+        let m = stridedMax(s, off, n, st)
         var sum: Float = 0
         for k in 0..<n { let e = Kernels.exp(s[off + k * st] - m); d[off + k * st] = e; sum += e }
         let inv = 1 / sum
@@ -65,9 +72,7 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1) -> Tensor {
     let sp = SendablePointer(x.storage.pointer), dp = SendablePointer(y.storage.pointer)
     forEachFibre(x.shape, a) { off, n, st in
         let s = sp.p, d = dp.p
-        var m = -Float.infinity
-        for k in 0..<n { m = Swift.max(m, s[off + k * st]) }
-        if m == -.infinity { m = 0 }
+        let m = stridedMax(s, off, n, st)
         var sum: Float = 0
         for k in 0..<n { sum += Kernels.exp(s[off + k * st] - m) }
         let lse = m + Foundation.log(sum)

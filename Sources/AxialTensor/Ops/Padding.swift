@@ -53,15 +53,6 @@ extension Tensor {
             var a = rank - 1
             while a >= 0 { idx[a] += 1; if idx[a] < outShape[a] { break }; idx[a] = 0; a -= 1 }
         }
-        let out = Tensor.empty(outShape)
-        let s = storage.pointer, d = out.storage.pointer
-        for e in 0..<total { d[e] = s[offsets[e]] }
-        let inShape = shape
-        return Tensor.record(out, inputs: [self], name: "pad") { g in
-            let gx = Tensor(zeros: inShape)
-            let gp = g.storage.pointer, dp = gx.storage.pointer
-            for e in 0..<total { dp[offsets[e]] += gp[e] }
-            return [gx]
-        }
+        return gathered(offsets: offsets, shape: outShape, name: "pad")
     }
 }

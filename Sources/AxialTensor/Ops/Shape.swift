@@ -227,11 +227,18 @@ extension Tensor {
             }
             offsets[e] = off
         }
+        return gathered(offsets: offsets, shape: outShape, name: "gather")
+    }
+
+    /// out[e] = self[offsets[e]] (flat offsets into this tensor, one per element of `shape`).
+    /// Gradient: scatter-add back through `offsets` (repeated offsets accumulate).
+    func gathered(offsets: [Int], shape outShape: [Int], name: String) -> Tensor {
+        let n = offsets.count
         let out = Tensor.empty(outShape)
         let s = storage.pointer, d = out.storage.pointer
         for e in 0..<n { d[e] = s[offsets[e]] }
         let inShape = shape
-        return Tensor.record(out, inputs: [self], name: "gather") { g in
+        return Tensor.record(out, inputs: [self], name: name) { g in
             let gx = Tensor(zeros: inShape)
             let gp = g.storage.pointer, dp = gx.storage.pointer
             for e in 0..<n { dp[offsets[e]] += gp[e] }
