@@ -106,6 +106,18 @@ public final class MultiheadAttention: Module {
 
 // MARK: Recurrent cells
 
+/// torch's RNNCellBase parameters for `gates` stacked gates: `weight_ih` [gates·H, in], `weight_hh`
+/// [gates·H, H], then (with `bias`) `bias_ih`, `bias_hh` [gates·H], all U(±1/√H), drawn in that order.
+private func recurrentCellParameters(gates: Int, _ inputDimensions: Int, _ hiddenDimensions: Int, bias: Bool,
+                                     generator: inout RandomGenerator) -> (Parameter, Parameter, Parameter?, Parameter?) {
+    let bound = 1 / Float(hiddenDimensions).squareRoot(), rows = gates * hiddenDimensions
+    let weightIh = Parameter(Initializer.uniform([rows, inputDimensions], bound: bound, generator: &generator))
+    let weightHh = Parameter(Initializer.uniform([rows, hiddenDimensions], bound: bound, generator: &generator))
+    let biasIh = bias ? Parameter(Initializer.uniform([rows], bound: bound, generator: &generator)) : nil
+    let biasHh = bias ? Parameter(Initializer.uniform([rows], bound: bound, generator: &generator)) : nil
+    return (weightIh, weightHh, biasIh, biasHh)
+}
+
 /// torch.nn.GRUCell. x [B, in], h [B, hidden] → h' [B, hidden]; gates in (r, z, n) order:
 ///   r = σ(W_ir x + b_ir + W_hr h + b_hr),  z = σ(W_iz x + b_iz + W_hz h + b_hz),
 ///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h.
@@ -117,11 +129,7 @@ public final class GRUCell: Module {
 
     public init(_ inputDimensions: Int, _ hiddenDimensions: Int, bias: Bool = true, generator: inout RandomGenerator) {
         self.inputDimensions = inputDimensions; self.hiddenDimensions = hiddenDimensions
-        let bound = 1 / Float(hiddenDimensions).squareRoot(), H3 = 3 * hiddenDimensions
-        weightIh = Parameter(Initializer.uniform([H3, inputDimensions], bound: bound, generator: &generator))
-        weightHh = Parameter(Initializer.uniform([H3, hiddenDimensions], bound: bound, generator: &generator))
-        biasIh = bias ? Parameter(Initializer.uniform([H3], bound: bound, generator: &generator)) : nil
-        biasHh = bias ? Parameter(Initializer.uniform([H3], bound: bound, generator: &generator)) : nil
+        (weightIh, weightHh, biasIh, biasHh) = recurrentCellParameters(gates: 3, inputDimensions, hiddenDimensions, bias: bias, generator: &generator)
         super.init()
     }
 
@@ -155,11 +163,7 @@ public final class LSTMCell: Module {
 
     public init(_ inputDimensions: Int, _ hiddenDimensions: Int, bias: Bool = true, generator: inout RandomGenerator) {
         self.inputDimensions = inputDimensions; self.hiddenDimensions = hiddenDimensions
-        let bound = 1 / Float(hiddenDimensions).squareRoot(), H4 = 4 * hiddenDimensions
-        weightIh = Parameter(Initializer.uniform([H4, inputDimensions], bound: bound, generator: &generator))
-        weightHh = Parameter(Initializer.uniform([H4, hiddenDimensions], bound: bound, generator: &generator))
-        biasIh = bias ? Parameter(Initializer.uniform([H4], bound: bound, generator: &generator)) : nil
-        biasHh = bias ? Parameter(Initializer.uniform([H4], bound: bound, generator: &generator)) : nil
+        (weightIh, weightHh, biasIh, biasHh) = recurrentCellParameters(gates: 4, inputDimensions, hiddenDimensions, bias: bias, generator: &generator)
         super.init()
     }
 

@@ -49,8 +49,6 @@ extension Optimizer {
     public var learningRates: [Double] { groups.map(\.lr) }
     /// Sets every group's learning rate.
     public func setLearningRate(_ lr: Double) { for i in groups.indices { groups[i].lr = lr } }
-    /// All parameters, in group order (index k in state keys).
-    var flatParameters: [Parameter] { groups.flatMap(\.parameters) }
 }
 
 /// Per-parameter optimizer state: named Float buffers, lazily created.
@@ -81,6 +79,23 @@ final class SlotState {
             newSlots[k][name] = t.copy()
         }
         slots = newSlots; steps = newSteps
+    }
+
+    /// An optimizer's whole state: `step`, `group.<g>.lr` and the per-parameter buffers.
+    func stateDict(stepCount: Int, groups: [ParameterGroup]) -> [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(Float(stepCount))]
+        for (g, group) in groups.enumerated() { out["group.\(g).lr"] = Tensor(Float(group.lr)) }
+        save(into: &out)
+        return out
+    }
+
+    /// Restores what `stateDict(stepCount:groups:)` wrote: the buffers (`names` allowed), then the
+    /// groups' learning rates; returns the step count. Throws before changing anything on a mismatch.
+    func load(_ state: [String: Tensor], groups: inout [ParameterGroup], names: [String]) throws -> Int {
+        // Parameter k over all groups, in group order, is `state.<k>.*`.
+        try load(state, shapes: groups.flatMap(\.parameters).map(\.shape), names: names)
+        for g in groups.indices { if let lr = state["group.\(g).lr"] { groups[g].lr = lrFromState(lr, current: groups[g].lr) } }
+        return Int(state["step"]?.item() ?? 0)
     }
 }
 
@@ -151,21 +166,10 @@ public final class SGD: Optimizer {
         }
     }
 
-    public func stateDict() -> [String: Tensor] {
-        var out: [String: Tensor] = ["step": Tensor(Float(stepCount))]
-        for (g, group) in groups.enumerated() { out["group.\(g).lr"] = Tensor(Float(group.lr)) }
-        state.save(into: &out)
-        return out
-    }
+    public func stateDict() -> [String: Tensor] { state.stateDict(stepCount: stepCount, groups: groups) }
 
     public func loadStateDict(_ s: [String: Tensor]) throws {
-        try state.load(s, shapes: flatParameters.map(\.shape), names: ["momentum_buffer"])
-        try loadCommon(s)
-    }
-
-    private func loadCommon(_ s: [String: Tensor]) throws {
-        stepCount = Int(s["step"]?.item() ?? 0)
-        for g in groups.indices { if let lr = s["group.\(g).lr"] { groups[g].lr = lrFromState(lr, current: groups[g].lr) } }
+        stepCount = try state.load(s, groups: &groups, names: ["momentum_buffer"])
     }
 }
 
@@ -269,17 +273,10 @@ public final class Adam: Optimizer {
         }
     }
 
-    public func stateDict() -> [String: Tensor] {
-        var out: [String: Tensor] = ["step": Tensor(Float(stepCount))]
-        for (g, group) in groups.enumerated() { out["group.\(g).lr"] = Tensor(Float(group.lr)) }
-        state.save(into: &out)
-        return out
-    }
+    public func stateDict() -> [String: Tensor] { state.stateDict(stepCount: stepCount, groups: groups) }
 
     public func loadStateDict(_ s: [String: Tensor]) throws {
-        try state.load(s, shapes: flatParameters.map(\.shape), names: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
-        stepCount = Int(s["step"]?.item() ?? 0)
-        for g in groups.indices { if let lr = s["group.\(g).lr"] { groups[g].lr = lrFromState(lr, current: groups[g].lr) } }
+        stepCount = try state.load(s, groups: &groups, names: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
     }
 }
 
