@@ -76,17 +76,8 @@ public final class TimmAttention: Module {
     }
 }
 
-/// timm `Mlp`: fc1 → GELU(erf) → fc2.
-public final class TimmMlp: Module, UnaryLayer {
-    public let fc1: Linear
-    public let fc2: Linear
-    init(width: Int, hidden: Int, generator: inout RandomGenerator) {
-        fc1 = Linear(width, hidden, generator: &generator)
-        fc2 = Linear(hidden, width, generator: &generator)
-        super.init()
-    }
-    public func callAsFunction(_ x: Tensor) -> Tensor { fc2(gelu(fc1(x))) }
-}
+/// timm `Mlp` (fc1 → GELU(erf) → fc2): the same module as the ViT's.
+public typealias TimmMlp = ViTMLP
 
 /// timm `Block` (pre-norm, no layer scale): x += attn(norm1 x); x += mlp(norm2 x).
 public final class TimmBlock: Module {
@@ -98,7 +89,7 @@ public final class TimmBlock: Module {
         norm1 = LayerNorm(c.width, eps: c.layerNormEps)
         attn = TimmAttention(width: c.width, heads: c.heads, generator: &generator)
         norm2 = LayerNorm(c.width, eps: c.layerNormEps)
-        mlp = TimmMlp(width: c.width, hidden: Int(Double(c.width) * c.mlpRatio), generator: &generator)
+        mlp = ViTMLP(dim: c.width, hidden: Int(Double(c.width) * c.mlpRatio), generator: &generator)
         super.init()
     }
     public func callAsFunction(_ x: Tensor) -> Tensor {

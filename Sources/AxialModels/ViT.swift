@@ -169,7 +169,7 @@ public final class ViTAttention: Module {
 }
 
 /// timm `Mlp`: fc1 → GELU (erf) → fc2.
-public final class ViTMLP: Module {
+public final class ViTMLP: Module, UnaryLayer {
     public let fc1: Linear
     public let fc2: Linear
     public init(dim: Int, hidden: Int, generator: inout RandomGenerator) {
