@@ -106,6 +106,7 @@ struct DICOMSliceHeader: Sendable {
     /// (between columns = x, between rows = y), from PixelSpacing = row spacing \ column spacing.
     var pixelSpacing: SIMD2<Double>?
     var sliceThickness: Double?
+    var spacingBetweenSlices: Double?
     var rows = 0
     var columns = 0
     var frames = 1
@@ -132,6 +133,7 @@ struct DICOMSliceHeader: Sendable {
         if let o = f.doubles(0x0020, 0x0037), o.count == 6 { orientation = o }
         if let s = f.doubles(0x0028, 0x0030), s.count == 2 { pixelSpacing = SIMD2(s[1], s[0]) }
         sliceThickness = f.doubles(0x0018, 0x0050)?.first
+        spacingBetweenSlices = f.doubles(0x0018, 0x0088)?.first
         rows = f.int(0x0028, 0x0010) ?? 0
         columns = f.int(0x0028, 0x0011) ?? 0
         frames = max(1, f.int(0x0028, 0x0008) ?? 1)

@@ -63,6 +63,10 @@ public struct DICOMReader: VolumeReader {
         }
         let h = DICOMSliceHeader(file)
         if h.sopClassUID == "1.2.840.10008.1.3.10" { return .ignored }            // DICOMDIR
+        if h.sopClassUID == "1.2.840.10008.5.1.4.1.1.481.2" || h.modality == "RTDOSE" {
+            // Also keeps GDCM's image reader away from RT Dose files without NumberOfFrames (it asserts).
+            return .problem(InputProblem(path: path, reason: "RT Dose (modality \(h.modality), SOP class \(h.sopClassUID)): a dose grid, not a CT image, refused"))
+        }
         if h.rows == 0 || h.columns == 0 {
             return .problem(InputProblem(path: path, reason: "DICOM file without an image (no Rows/Columns; SOP class \(h.sopClassUID))"))
         }
@@ -236,7 +240,9 @@ public struct DICOMReader: VolumeReader {
     /// z spacing from positions along the normal ((last − first) / (n − 1)), with warnings for
     /// non-uniform spacing, gaps (missing slices) and gantry tilt.
     static func sliceSpacing(_ slices: [DICOMSliceHeader], normal: SIMD3<Double>) -> (Double, [String]) {
-        guard slices.count > 1 else { return (slices.first?.sliceThickness ?? 1.0, []) }
+        // One slice: SpacingBetweenSlices, else 1 mm (as GDCM / SimpleITK; SliceThickness is the
+        // slab's thickness, not a sampling distance).
+        guard slices.count > 1 else { return ((slices.first?.spacingBetweenSlices).flatMap { $0 > 0 ? $0 : nil } ?? 1.0, []) }
         var warnings: [String] = []
         let d = slices.map { ($0.position! * normal).sum() }
         let gaps = zip(d.dropFirst(), d).map { $0 - $1 }

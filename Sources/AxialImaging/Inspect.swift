@@ -11,7 +11,14 @@ public struct VolumeSource: Sendable {
     public func scan(_ root: URL) throws -> (series: [SeriesInfo], problems: [InputProblem]) {
         let d = try dicom.scan(root)
         let n = try nifti.scan(root)
-        return (d.series + n.series, d.problems + n.problems)
+        var problems = d.problems + n.problems
+        let series = d.series + n.series
+        // A file named on its own that neither reader recognises gets a reason instead of silence.
+        var isDirectory: ObjCBool = false
+        if series.isEmpty, problems.isEmpty, FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            problems.append(InputProblem(path: root.path, reason: "not recognised as DICOM (no 'DICM' preamble and no little-endian group 0002/0008 element at the start) or NIfTI (.nii, .nii.gz)"))
+        }
+        return (series, problems)
     }
 
     /// Reads a series found by `scan` with the reader that found it.

@@ -72,7 +72,12 @@ public struct NIfTIReader: VolumeReader {
         guard let data = n.data else { throw ImagingError.unreadable(path: path, reason: "no voxel data") }
         var warnings: [String] = []
         let nx = Int(n.nx), ny = Int(max(n.ny, 1)), nz = Int(max(n.nz, 1))
-        let volumes = Int(max(n.nt, 1)) * Int(max(n.nu, 1)) * Int(max(n.nv, 1)) * Int(max(n.nw, 1))
+        // dim[5…7] hold vector / matrix / CIFTI data (e.g. a .dconn.nii connectivity matrix), not volumes.
+        let extra = Int(max(n.nu, 1)) * Int(max(n.nv, 1)) * Int(max(n.nw, 1))
+        if extra > 1 || (3000..<3100).contains(Int(n.intent_code)) {
+            throw ImagingError.unsupported(path: path, reason: "not an image volume: \(n.ndim)D NIfTI with dim[5…7] = \(n.nu)×\(n.nv)×\(n.nw), intent code \(n.intent_code) (vector, matrix or CIFTI data)")
+        }
+        let volumes = Int(max(n.nt, 1))
         if volumes > 1 { warnings.append("\(n.ndim)D NIfTI with \(volumes) volumes: read the first one") }
         let count = nx * ny * nz
         guard count > 0 else { throw ImagingError.unreadable(path: path, reason: "empty image (dim \(nx)x\(ny)x\(nz))") }

@@ -64,6 +64,9 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
     public static let vitB16 = CLIPConfig(
         embedDimensions: 512, vision: .init(imageSize: 224, patchSize: 16, width: 768, layers: 12, heads: 12),
         text: .init(width: 512, heads: 8, layers: 12))
+    /// open_clip `ViT-B-16` (the LAION-2B / DataComp / … ViT-B/16 weights): OpenAI's shapes with
+    /// exact GELU instead of QuickGELU (same keys, so only the registry name tells them apart).
+    public static let vitB16GELU: CLIPConfig = { var c = vitB16; c.activation = .gelu; return c }()
     /// OpenAI ViT-L/14 (224², 16×16 patches, embed 768).
     public static let vitL14 = CLIPConfig(
         embedDimensions: 768, vision: .init(imageSize: 224, patchSize: 14, width: 1024, layers: 24, heads: 16),

@@ -56,13 +56,16 @@ extension EncoderRegistry {
         EncoderPreprocessing(inputSize: size, mean: clipMean, std: clipStd, interpolation: "bicubic", cropPct: 1.0)
     }
 
-    /// clip_vit_b16, clip_vit_l14, clip_vit_l14_336, clip_vit_l14_336_at240 (MVFA), biomedclip, clip_rn50.
+    /// clip_vit_b16 (QuickGELU, OpenAI), clip_vit_b16_gelu (open_clip ViT-B-16), clip_vit_l14, clip_vit_l14_336, clip_vit_l14_336_at240 (MVFA), biomedclip, clip_rn50.
     static var clipFamilySpecs: [EncoderSpec] {
         let openai = "OpenAI CLIP via open_clip: open_clip.create_model('%@', pretrained='openai') state_dict() saved as .safetensors, or the OpenAI %@.pt → Tools/convert_weights.py"
         func src(_ model: String, _ file: String) -> String { String(format: openai, model, file) }
         return [
             EncoderSpec(name: "clip_vit_b16", architecture: .clip(.vitB16), preprocessing: clipPreprocessing(224),
                         weightsSource: src("ViT-B-16", "ViT-B-16"), weightKeyMap: clipKeys),
+            EncoderSpec(name: "clip_vit_b16_gelu", architecture: .clip(.vitB16GELU), preprocessing: clipPreprocessing(224),
+                        weightsSource: "open_clip ViT-B-16 with GELU (non-OpenAI weights: open_clip.create_model('ViT-B-16', pretrained='laion2b_s34b_b88k' / 'datacomp_xl_s13b_b90k' / …).state_dict() saved as .safetensors); OpenAI weights need clip_vit_b16 (QuickGELU)",
+                        weightKeyMap: clipKeys),
             EncoderSpec(name: "clip_vit_l14", architecture: .clip(.vitL14), preprocessing: clipPreprocessing(224),
                         weightsSource: src("ViT-L-14", "ViT-L-14"), weightKeyMap: clipKeys),
             EncoderSpec(name: "clip_vit_l14_336", architecture: .clip(.vitL14_336), preprocessing: clipPreprocessing(336),

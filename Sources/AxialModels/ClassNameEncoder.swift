@@ -14,6 +14,8 @@ public final class ClassNameEncoder {
     /// The registry names accepted by `axial crossval --text-encoder`.
     public enum Kind: String, CaseIterable, Sendable {
         case clipViTB16 = "clip_vit_b16"
+        /// open_clip `ViT-B-16` (GELU; LAION / DataComp weights).
+        case clipViTB16GELU = "clip_vit_b16_gelu"
         case biomedclip
     }
 
@@ -55,11 +57,12 @@ public final class ClassNameEncoder {
         tower = { text($0) }
     }
 
-    /// The published tower of `kind` (`clip_vit_b16`: OpenAI ViT-B/16, E = 512; `biomedclip`:
+    /// The published tower of `kind` (`clip_vit_b16`: OpenAI ViT-B/16, E = 512; `clip_vit_b16_gelu`: open_clip ViT-B-16 (GELU); `biomedclip`:
     /// BiomedCLIP-PubMedBERT_256-vit_base_patch16_224, E = 512, needs `vocabulary`).
     public static func load(_ kind: Kind, weights: URL, vocabulary: URL? = nil) throws -> ClassNameEncoder {
         switch kind {
         case .clipViTB16: return try ClassNameEncoder(clip: .vitB16, weights: weights)
+        case .clipViTB16GELU: return try ClassNameEncoder(clip: .vitB16GELU, weights: weights)
         case .biomedclip:
             guard let vocabulary else {
                 throw EncoderError.unreadableWeights(file: weights.path, reason: "the BiomedCLIP text tower needs its WordPiece vocab.txt (--text-vocab)")

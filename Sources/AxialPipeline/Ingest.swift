@@ -179,6 +179,15 @@ public enum Ingest {
     private static func ingestSeries(_ info: SeriesInfo, reader: any VolumeReader, options: IngestOptions,
                                      lock: FolderLock, problems: ProblemLog, progress: Progress) -> SeriesResult {
         let estimated = max(info.files.count, 1)
+        // HU windows mean nothing for MR, PET, … : only CT series (or a missing Modality) are ingested.
+        let modality = info.modality.trimmingCharacters(in: .whitespaces).uppercased()
+        if !modality.isEmpty, modality != "CT" {
+            let p = InputProblem(path: info.files.first ?? options.input.path,
+                                 reason: "series \(info.seriesUID): modality \(modality), not CT (no Hounsfield units), skipped")
+            try? problems.record([p])
+            progress.addTotal(-estimated)
+            return .failed(p)
+        }
         let volume: Volume
         do {
             volume = try reader.read(info)

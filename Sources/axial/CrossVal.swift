@@ -33,7 +33,7 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: "Head width (default: the head's).") var hidden: Int?
     @Option(help: "PMA seeds k (default 1).") var seeds: Int?
     @Option(help: "PsPG: class-name embeddings (safetensors).") var classEmbeddings: String?
-    @Option(help: "PsPG: encode the class names with this text tower: clip_vit_b16 or biomedclip.") var textEncoder: ClassNameEncoder.Kind?
+    @Option(help: "PsPG: encode the class names with this text tower: clip_vit_b16 (OpenAI, QuickGELU), clip_vit_b16_gelu (open_clip ViT-B-16 LAION/DataComp) or biomedclip.") var textEncoder: ClassNameEncoder.Kind?
     @Option(help: "PsPG: the text tower's open_clip checkpoint (.safetensors).") var textWeights: String?
     @Option(help: "PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.") var textVocab: String?
     @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate

@@ -6,7 +6,7 @@ import Testing
 
 /// The CLIP-family registry entries, their manifests and the `ImageEncoder` path `axial extract` uses.
 @Suite struct CLIPEncoderRegistryTests {
-    static let names = ["clip_vit_b16", "clip_vit_l14", "clip_vit_l14_336", "clip_vit_l14_336_at240", "biomedclip", "clip_rn50"]
+    static let names = ["clip_vit_b16", "clip_vit_b16_gelu", "clip_vit_l14", "clip_vit_l14_336", "clip_vit_l14_336_at240", "biomedclip", "clip_rn50"]
     static let manifests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Manifests/encoders").standardizedFileURL
 
@@ -37,9 +37,33 @@ import Testing
 
     @Test func featureWidthsAreTheOpenCLIPEmbeddings() throws {
         let dims = try Self.names.map { try EncoderRegistry.spec($0).featureDimension }
-        #expect(dims == [512, 768, 768, 768, 512, 1024])
+        #expect(dims == [512, 512, 768, 768, 768, 512, 1024])
         guard case .clip(let mvfa) = try EncoderRegistry.spec("clip_vit_l14_336_at240").architecture else { Issue.record("arch"); return }
         #expect(mvfa.vision.gridSize == 17)
+    }
+
+    /// open_clip `ViT-B-16` (GELU) and OpenAI ViT-B/16 (QuickGELU) have the same keys and shapes, so
+    /// a GELU checkpoint loaded as clip_vit_b16 ran silently with the wrong activation (found with a
+    /// real-size random-init open_clip ViT-B-16 by Tools/check_encoders.sh: 0.7 % off). The tiny GELU
+    /// golden must match with clip_vit_b16_gelu's activation and not with clip_vit_b16's.
+    @Test func geluAndQuickGELUViTB16AreDistinctEncoders() throws {
+        guard case .clip(let quick) = try EncoderRegistry.spec("clip_vit_b16").architecture,
+              case .clip(let gelu) = try EncoderRegistry.spec("clip_vit_b16_gelu").architecture else { Issue.record("arch"); return }
+        #expect(quick.activation == .quickGelu && gelu.activation == .gelu)
+        #expect(quick.vision == gelu.vision && quick.embedDimensions == gelu.embedDimensions)
+        #expect(ClassNameEncoder.Kind(rawValue: "clip_vit_b16_gelu") == .clipViTB16GELU)
+        let f = try EncoderFixture("clip_vit")
+        let c = clipConfig(f.config("g.config"))
+        var errors: [Float] = []
+        for activation in [gelu.activation, quick.activation] {
+            var g = RandomGenerator(seed: 1)
+            let vit: any ImageEncoder = CLIPVisionTransformer(c.vision, outputDimensions: c.embedDimensions, activation: activation, generator: &g)
+            try vit.loadCheckpoint(f.stateDict("g.sd."))
+            vit.eval()
+            errors.append(encoderError(withNoGrad { vit.encode(f["g.image"]) }, f["g.image_features"]))
+        }
+        #expect(errors[0] < 1e-4)
+        #expect(errors[1] > 1e-3)
     }
 
     /// The extract path: a whole CLIP checkpoint (image + text keys) into the image tower via
