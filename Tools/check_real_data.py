@@ -1,7 +1,8 @@
 """Real public scans through `axial inspect --json` / `axial ingest`, compared with SimpleITK.
 
-Inputs: pydicom's shipped test files (pydicom/data/test_files/*.dcm) and nibabel's
-(nibabel/tests/data/*.nii, *.nii.gz), found through the installed packages. For every file:
+Inputs: every file shipped with pydicom (pydicom/data/test_files, incl. dicomdirtests) and nibabel
+(nibabel/tests/data, nibabel/nicom/tests/data), found through the installed packages. Each folder
+through `axial inspect --json` must finish without crashing; then for every file:
   * `axial inspect --json FILE` must finish (timeout) without crashing (exit 0 with series, or exit 1
     with a `problem:` line on stderr: an unreadable or non-CT file must say why);
   * DICOM: where Axial reads a volume and SimpleITK reads the file too, SimpleITK's image reoriented
@@ -29,13 +30,19 @@ import numpy as np
 import SimpleITK as sitk
 
 
-def inputs():
+def folders():
     import nibabel
     import pydicom
-    d = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
-    n = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
-    files = sorted(glob.glob(os.path.join(d, "*.dcm")))
-    files += sorted(f for f in glob.glob(os.path.join(n, "*")) if f.endswith((".nii", ".nii.gz")))
+    return [os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files"),
+            os.path.join(os.path.dirname(nibabel.__file__), "tests", "data"),
+            os.path.join(os.path.dirname(nibabel.__file__), "nicom", "tests", "data")]
+
+
+def inputs():
+    """Every file of the folders (DICOMDIRs, dumps, JSON, .gz … too: none may crash Axial)."""
+    files = []
+    for d in folders():
+        files += sorted(f for f in glob.glob(os.path.join(d, "**", "*"), recursive=True) if os.path.isfile(f))
     return files
 
 
@@ -128,8 +135,17 @@ def main():
     shutil.rmtree(a.work, ignore_errors=True)
     mixed = os.path.join(a.work, "mixed")
     os.makedirs(mixed)
+    for d in folders():
+        try:
+            r = subprocess.run([a.axial, "inspect", "--json", d], capture_output=True, text=True, timeout=10 * a.timeout)
+            ok = r.returncode in (0, 1) and (r.returncode == 0 or "problem:" in r.stderr)
+            n = len(json.loads(r.stdout)["series"]) if ok else 0
+            print(f"{'ok  ' if ok else 'FAIL'} folder {d}: exit {r.returncode}, {n} series" + ("" if ok else f" {r.stderr[-300:]!r}"))
+            failures += not ok
+        except subprocess.TimeoutExpired:
+            print(f"FAIL folder {d}: axial inspect hung"); failures += 1
     for f in inputs():
-        name = os.path.basename(f)
+        name = os.path.relpath(f, os.path.dirname(os.path.dirname(f))).replace(os.sep, "_")
         shutil.copy(f, os.path.join(mixed, name))
         try:
             r = subprocess.run([a.axial, "inspect", "--json", f], capture_output=True, text=True, timeout=a.timeout)

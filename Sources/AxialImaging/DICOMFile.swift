@@ -73,6 +73,50 @@ final class DICOMFile {
         }
     }
 
+    /// True when the file starts with the gzip magic bytes 1f 8b.
+    static func isGzip(_ path: String) -> Bool {
+        guard let f = fopen(path, "rb") else { return false }
+        defer { fclose(f) }
+        var b = [UInt8](repeating: 0, count: 2)
+        return fread(&b, 1, 2, f) == 2 && b[0] == 0x1F && b[1] == 0x8B
+    }
+
+    /// MediaStorageSOPClassUID (0002,0002) read from the file meta group without GDCM (explicit
+    /// VR little endian after the "DICM" preamble; nil when absent or unparsable). Lets the scan
+    /// skip DICOMDIRs before GDCM parses them: GDCM asserts (aborts the process) on some, e.g.
+    /// pydicom's dicomdirtests/DICOMDIR-nooffset. Reads at most 4 KiB.
+    static func metaSOPClassUID(_ path: String) -> String? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var b = [UInt8](repeating: 0, count: 4096)
+        let n = fread(&b, 1, b.count, f)
+        guard n > 140, b[128] == 0x44, b[129] == 0x49, b[130] == 0x43, b[131] == 0x4D else { return nil }
+        let long: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+        var i = 132
+        while i + 8 <= n {
+            let group = UInt16(b[i]) | UInt16(b[i + 1]) << 8
+            let element = UInt16(b[i + 2]) | UInt16(b[i + 3]) << 8
+            guard group == 0x0002 else { return nil }
+            let vr = String(decoding: b[(i + 4)..<(i + 6)], as: UTF8.self)
+            var length: Int, start: Int
+            if long.contains(vr) {
+                guard i + 12 <= n else { return nil }
+                length = Int(UInt32(b[i + 8]) | UInt32(b[i + 9]) << 8 | UInt32(b[i + 10]) << 16 | UInt32(b[i + 11]) << 24)
+                start = i + 12
+            } else {
+                length = Int(UInt16(b[i + 6]) | UInt16(b[i + 7]) << 8)
+                start = i + 8
+            }
+            guard length >= 0, start + length <= n else { return nil }
+            if element == 0x0002 {
+                return String(decoding: b[start..<(start + length)], as: UTF8.self)
+                    .trimmingCharacters(in: CharacterSet(charactersIn: "\0 "))
+            }
+            i = start + length
+        }
+        return nil
+    }
+
     /// True when the file starts like DICOM: "DICM" after the 128-byte preamble, or (files
     /// without preamble) a first element in group 0002 or 0008. Reads at most 132 bytes.
     static func looksLikeDICOM(_ path: String) -> Bool {

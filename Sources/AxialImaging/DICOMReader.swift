@@ -56,7 +56,17 @@ public struct DICOMReader: VolumeReader {
 
     /// Header checks for one file: ignored = not DICOM, problem = unusable DICOM.
     static func scanFile(_ path: String) -> ScanOutcome {
-        guard DICOMFile.looksLikeDICOM(path) else { return .ignored }
+        guard DICOMFile.looksLikeDICOM(path) else {
+            // Other files in a study folder (notes, CSVs) are ignored quietly; one named like DICOM is not.
+            let lower = path.lowercased()
+            let gz = lower.hasSuffix(".gz")
+            let stem = gz ? String(lower.dropLast(3)) : lower
+            guard [".dcm", ".dicom", ".ima"].contains(where: { stem.hasSuffix($0) }) else { return .ignored }
+            return .problem(InputProblem(path: path, reason: DICOMFile.isGzip(path)
+                ? "gzip-compressed file: decompress it first (gunzip), DICOM is read uncompressed"
+                : "named like DICOM but not DICOM: no 'DICM' preamble and no little-endian group 0002/0008 element at the start"))
+        }
+        if DICOMFile.metaSOPClassUID(path) == "1.2.840.10008.1.3.10" { return .ignored }   // DICOMDIR, before GDCM sees it
         let file: DICOMFile
         do { file = try DICOMFile(path: path, withPixels: false) } catch {
             return .problem(InputProblem(path: path, reason: "corrupt DICOM: \(reason(error))"))

@@ -16,7 +16,7 @@ public struct VolumeSource: Sendable {
         // A file named on its own that neither reader recognises gets a reason instead of silence.
         var isDirectory: ObjCBool = false
         if series.isEmpty, problems.isEmpty, FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            problems.append(InputProblem(path: root.path, reason: "not recognised as DICOM (no 'DICM' preamble and no little-endian group 0002/0008 element at the start) or NIfTI (.nii, .nii.gz)"))
+            problems.append(InputProblem(path: root.path, reason: DICOMFile.isGzip(root.path) ? "no image series: a gzip-compressed file that is not .nii.gz; decompress it first (gunzip)" : "no image series: not recognised as a DICOM image (no 'DICM' preamble and no little-endian group 0002/0008 element at the start, or a DICOMDIR index) nor as NIfTI (.nii, .nii.gz)"))
         }
         return (series, problems)
     }

@@ -37,11 +37,34 @@ struct RealDataRegressionTests {
     @Test func unrecognisedSingleFileSaysWhy() throws {
         // A named file neither reader recognises (e.g. pydicom's no_meta.dcm, big-endian without
         // preamble) used to give an empty report and no problem.
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("axial-unrecognised-\(UUID().uuidString).dcm")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("axial-unrecognised-\(UUID().uuidString).bin")
         try Data([0x20, 0x08, 0x00, 0x05, 0x43, 0x53] + [UInt8](repeating: 7, count: 200)).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
         let report = try InspectionReport(inspecting: url)
         #expect(report.series.isEmpty)
-        #expect(report.problems.first?.reason.contains("not recognised as DICOM") == true)
+        #expect(report.problems.first?.reason.contains("not recognised as a DICOM image") == true)
+    }
+
+    @Test func dicomdirIsSkippedBeforeGDCMParsesIt() throws {
+        // GDCM asserted (SIGABRT) on this DICOMDIR when `axial inspect` scanned pydicom's test folder.
+        let folder = Self.dir.appendingPathComponent("dicomdir")
+        #expect(DICOMFile.metaSOPClassUID(folder.appendingPathComponent("DICOMDIR-nooffset").path) == "1.2.840.10008.1.3.10")
+        let report = try InspectionReport(inspecting: folder)
+        #expect(report.series.isEmpty && report.problems.isEmpty)
+        #expect(DICOMFile.metaSOPClassUID(Self.dir.appendingPathComponent("MR_small.dcm").path) == "1.2.840.10008.5.1.4.1.1.4")
+    }
+
+    @Test func filesNamedLikeDICOMButNotDICOMAreProblems() throws {
+        // nibabel's siemens_dwi_0.dcm.gz in a study folder was skipped silently.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("axial-named-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0]).write(to: folder.appendingPathComponent("slice.dcm.gz"))
+        try Data("not an image".utf8).write(to: folder.appendingPathComponent("junk.dcm"))
+        try Data("notes".utf8).write(to: folder.appendingPathComponent("notes.txt"))
+        let report = try InspectionReport(inspecting: folder)
+        #expect(report.series.isEmpty && report.problems.count == 2)
+        #expect(report.problems.contains { $0.path.hasSuffix("slice.dcm.gz") && $0.reason.contains("gzip-compressed") })
+        #expect(report.problems.contains { $0.path.hasSuffix("junk.dcm") && $0.reason.contains("named like DICOM but not DICOM") })
     }
 }
