@@ -1,7 +1,8 @@
 """Real public scans through `axial inspect --json` / `axial ingest`, compared with SimpleITK.
 
 Inputs: every file shipped with pydicom (pydicom/data/test_files, incl. dicomdirtests) and nibabel
-(nibabel/tests/data, nibabel/nicom/tests/data), found through the installed packages. Each folder
+(nibabel/tests/data, nibabel/nicom/tests/data), found through the installed packages, and NIfTI
+variants written here with nibabel (datatypes, endianness, scaling, orientations, qform/sform). Each folder
 through `axial inspect --json` must finish without crashing; then for every file:
   * `axial inspect --json FILE` must finish (timeout) without crashing (exit 0 with series, or exit 1
     with a `problem:` line on stderr: an unreadable or non-CT file must say why);
@@ -30,12 +31,47 @@ import numpy as np
 import SimpleITK as sitk
 
 
+SYNTHETIC = []
+
+
 def folders():
     import nibabel
     import pydicom
-    return [os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files"),
+    return SYNTHETIC + [os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files"),
             os.path.join(os.path.dirname(nibabel.__file__), "tests", "data"),
             os.path.join(os.path.dirname(nibabel.__file__), "nicom", "tests", "data")]
+
+
+def synthetic_nifti(folder):
+    """NIfTI variants written with nibabel: every integer/float datatype, big-endian, scaled,
+    oblique, permuted/flipped axes (NIfTI-1 and -2), qform-only, sform-only, 2-D; complex and RGB
+    (must be refused with a reason)."""
+    import nibabel as nib
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    base = rng.integers(-1000, 2000, size=(7, 6, 5)).astype(np.float64)
+    aff = np.diag([0.8, 0.9, 2.5, 1.0]); aff[:3, 3] = [-10, 20, 30]
+    th = 0.3
+    rot = np.array([[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]])
+    oblique = np.eye(4); oblique[:3, :3] = rot @ np.diag([0.8, 0.9, 2.5]); oblique[:3, 3] = [5, -3, 7]
+    permuted = np.array([[0, 0, -2.5, 40], [-0.8, 0, 0, 10], [0, 0.9, 0, -5], [0, 0, 0, 1]], float)
+    def save(img, name): nib.save(img, os.path.join(folder, name))
+    for dt in ["uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]:
+        d = base + 1000 if dt.startswith("u") else base.copy()
+        if dt == "uint8": d = np.clip(d / 20, 0, 255)
+        if dt == "int8": d = np.clip(d / 20, -100, 100)
+        save(nib.Nifti1Image(d.astype(dt), aff, dtype=dt), f"dt_{dt}.nii")
+    save(nib.Nifti1Image(base.astype(np.int16), oblique), "oblique.nii.gz")
+    save(nib.Nifti1Image(base.astype(np.int16), permuted), "permuted.nii")
+    save(nib.Nifti2Image(base.astype(np.float32), permuted), "permuted_nifti2.nii")
+    img = nib.Nifti1Image(base.astype(np.int16), aff); img.header.set_slope_inter(0.5, -100); save(img, "scaled.nii")
+    img = nib.Nifti1Image(base.astype(np.int16), None); img.set_qform(permuted, code=1); img.set_sform(None, code=0); save(img, "qform_only.nii")
+    img = nib.Nifti1Image(base.astype(np.int16), None); img.set_sform(oblique, code=2); img.set_qform(None, code=0); save(img, "sform_only.nii")
+    save(nib.Nifti1Image(base.astype(">i2"), aff, header=nib.Nifti1Header(endianness=">")), "bigendian.nii")
+    save(nib.Nifti1Image(base[:, :, 0].astype(np.int16), aff), "two_d.nii")
+    save(nib.Nifti1Image(base.astype(np.complex64), aff), "complex.nii")
+    save(nib.Nifti1Image(np.zeros((7, 6, 5), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")]), aff), "rgb.nii")
+    return folder
 
 
 def inputs():
@@ -70,6 +106,8 @@ def nib_reference(path):
     import nibabel as nib
     from nibabel import orientations as ornt
     img = nib.load(path)
+    if len(img.shape) == 2:
+        img = nib.Nifti1Image(np.asarray(img.dataobj)[..., None], img.affine, img.header)
     if len(img.shape) < 3 or any(d > 1 for d in img.shape[4:]):
         return None
     data = img.get_fdata(dtype=np.float64)
@@ -135,6 +173,7 @@ def main():
     shutil.rmtree(a.work, ignore_errors=True)
     mixed = os.path.join(a.work, "mixed")
     os.makedirs(mixed)
+    SYNTHETIC.append(synthetic_nifti(os.path.join(a.work, "synthetic_nifti")))
     for d in folders():
         try:
             r = subprocess.run([a.axial, "inspect", "--json", d], capture_output=True, text=True, timeout=10 * a.timeout)
@@ -154,9 +193,16 @@ def main():
         if r.returncode not in (0, 1) or (r.returncode == 1 and "problem:" not in r.stderr):
             print(f"FAIL {name}: axial inspect exit {r.returncode}: {(r.stderr or r.stdout)[-300:]!r}"); failures += 1; continue
         is_nifti = f.endswith((".nii", ".nii.gz"))
-        ref, why = sitk_reference(f)
         if is_nifti:
-            ref, why = nib_reference(f), "nibabel: not a 3-D/4-D volume"
+            try:
+                ref, why = nib_reference(f), "nibabel: not a 2-D/3-D/4-D volume"
+            except Exception as e:  # noqa: BLE001
+                ref, why = None, f"nibabel: {e}"
+        else:
+            try:
+                ref, why = sitk_reference(f)
+            except Exception as e:  # noqa: BLE001
+                ref, why = None, f"SimpleITK: {str(e).strip().splitlines()[-1][:120]}"
         if r.returncode == 1:
             reason = r.stderr.strip().splitlines()[-1]
             print(f"skip {name}: axial: {reason[:200]}" + (f" | SimpleITK reads it: {ref['shape']}" if ref else f" | {why}"))

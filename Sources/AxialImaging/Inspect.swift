@@ -104,7 +104,14 @@ public struct InspectionReport: Codable, Sendable {
         var problems = found.problems
         for s in found.series {
             do { reports.append(SeriesReport(volume: try source.read(s))) } catch {
-                problems.append(InputProblem(path: s.files.first ?? s.seriesUID, reason: "\(error)"))
+                // The path once: ImagingError's description starts with it, the problem names it already.
+                if let e = error as? ImagingError, case let .unreadable(path, reason) = e {
+                    problems.append(InputProblem(path: path, reason: "cannot read: \(reason)"))
+                } else if let e = error as? ImagingError, case let .unsupported(path, reason) = e {
+                    problems.append(InputProblem(path: path, reason: "not supported: \(reason)"))
+                } else {
+                    problems.append(InputProblem(path: s.files.first ?? s.seriesUID, reason: "\(error)"))
+                }
             }
         }
         self.init(series: reports, problems: problems)
