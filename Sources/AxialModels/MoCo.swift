@@ -113,37 +113,18 @@ public struct MoCoConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// BatchNorm over [N, C] with batch statistics in training (running stats updated, momentum 0.1,
-/// unbiased running variance) and running statistics in eval: torch.nn.BatchNorm1d.
-/// Keys `weight`, `bias` (absent when `affine` is false), `running_mean`, `running_var`.
-final class MoCoBatchNorm: Module, UnaryLayer {
-    let weight: Parameter?
-    let bias: Parameter?
-    let runningMean: Buffer
-    let runningVar: Buffer
-    init(_ features: Int, affine: Bool = true) {
-        weight = affine ? Parameter(Tensor(ones: [features])) : nil
-        bias = affine ? Parameter(Tensor(zeros: [features])) : nil
-        runningMean = Buffer(Tensor(zeros: [features])); runningVar = Buffer(Tensor(ones: [features]))
-        super.init()
-    }
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        batchNorm(x, runningMean: &runningMean.value, runningVar: &runningVar.value, weight: weight?.value,
-                  bias: bias?.value, training: isTraining)
-    }
-}
-
 /// MoCo v3 `_build_mlp(numLayers, in, hidden, out, lastBN)`: Linear(no bias) → BN → ReLU for each
-/// hidden layer, then Linear(no bias) → BN(affine = False) when `lastBatchNorm`. Keys as the
-/// torch nn.Sequential (`0.weight`, `1.weight`, `1.running_mean`, …, `6.weight`, `7.running_var`).
+/// hidden layer, then Linear(no bias) → BN(affine = False) when `lastBatchNorm` (AxialNN's
+/// `BatchNorm1d`, torch defaults: momentum 0.1, eps 1e-5). Keys as the torch nn.Sequential
+/// (`0.weight`, `1.weight`, `1.running_mean`, `1.num_batches_tracked`, …, `6.weight`, `7.running_var`).
 public func mocoMLP(layers: Int, input: Int, hidden: Int, output: Int, lastBatchNorm: Bool,
                     generator g: inout RandomGenerator) -> Sequential {
     var mods: [any UnaryLayer] = []
     for l in 0..<layers {
         let d1 = l == 0 ? input : hidden, d2 = l == layers - 1 ? output : hidden
         mods.append(Linear(d1, d2, bias: false, generator: &g))
-        if l < layers - 1 { mods.append(MoCoBatchNorm(d2)); mods.append(ActivationLayer(.relu)) }
-        else if lastBatchNorm { mods.append(MoCoBatchNorm(d2, affine: false)) }
+        if l < layers - 1 { mods.append(BatchNorm1d(d2)); mods.append(ActivationLayer(.relu)) }
+        else if lastBatchNorm { mods.append(BatchNorm1d(d2, affine: false)) }
     }
     return Sequential(mods)
 }

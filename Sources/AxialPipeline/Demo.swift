@@ -3,8 +3,10 @@ import AxialImaging
 import AxialStore
 import Foundation
 
-/// `axial demo`: a small synthetic cohort, written as real DICOM series and run through the
-/// pipeline's stages (today: ingest), so a new user sees everything work in a minute.
+/// `axial demo`: a synthetic cohort, written as real DICOM series, run through every stage of the
+/// pipeline as one chain, so a new user sees everything work in a couple of minutes:
+///
+///     cohort → ingest → pretrain (LeCL, vit_test) → extract (that encoder) → crossval (ABMIL, 3 folds) → statistics
 ///
 /// Cohort (deterministic for a seed): `patients` phantoms (`SyntheticCT`, 64×64×24 voxels of
 /// 5 mm, body / lungs / bone rim, mild noise); odd-numbered patients carry 1-2 bright spherical
@@ -13,23 +15,46 @@ import Foundation
 ///     <folder>/dicom/<patient>/IM0001.dcm …   the DICOM series
 ///     <folder>/labels.csv                     patient_id, lesion (0/1), lesion_count
 ///     <folder>/lesions.csv                    patient_id, center_x_mm, center_y_mm, center_z_mm, radius_mm, hu (LPS)
+///     <folder>/slice_lesions.csv              per-slice lesion boxes (pretraining's lesion table)
 ///     <folder>/slices/                        `axial ingest` output (abdomen + lung windows)
+///     <folder>/pretrain/                      `axial pretrain` output (encoder.safetensors, loss.csv, …)
+///     <folder>/features/<patient>.h5          `axial extract` with the pretrained encoder
+///     <folder>/task.yaml                      the binary task (column `lesion` of labels.csv)
+///     <folder>/crossval/                      `axial crossval` (ABMIL, 3 folds) on the features + labels.csv
+///     <folder>/statistics/                    `axial statistics` on the out-of-fold predictions
 public enum Demo {
     public struct Options: Sendable {
         public var folder: URL
         public var patients: Int
         public var seed: UInt64
         public var progress: Progress.Style?
-        /// Steps of the demo's LeCL pretraining run (0: skip pretraining and extraction).
-        public var pretrainSteps = 100
-        public init(folder: URL, patients: Int = 6, seed: UInt64 = 7, progress: Progress.Style? = nil) {
+        /// Steps of the LeCL pretraining run.
+        public var pretrainSteps = 300
+        /// Epochs per crossval fold.
+        public var crossvalEpochs = 30
+        /// Bootstrap resamples of `statistics`.
+        public var bootstrap = 500
+        public init(folder: URL, patients: Int = 24, seed: UInt64 = 7, progress: Progress.Style? = nil) {
             self.folder = folder; self.patients = patients; self.seed = seed; self.progress = progress
         }
     }
 
+    /// Crossval's 3 folds need lesion and normal patients in every fold and inner validation split.
+    public static let minimumPatients = 12
+
     public struct Patient: Sendable, Equatable {
         public var patientID: String
         public var lesions: [SyntheticCT.Lesion]
+    }
+
+    /// Pooled AUROC row of `statistics.csv` (class `lesion`).
+    public struct PooledAUROC: Sendable {
+        public var auroc: Double?, low: Double?, high: Double?
+        public var nPositive: Int, nNegative: Int
+        public var text: String {
+            let f = { (v: Double?) in v.map { String(format: "%.3f", $0) } ?? "n/a" }
+            return "pooled AUROC \(f(auroc)) (95% CI \(f(low))–\(f(high)); \(nPositive) lesion / \(nNegative) normal)"
+        }
     }
 
     public struct Result: Sendable {
@@ -37,19 +62,31 @@ public enum Demo {
         public var patients: [Patient]
         public var labels: URL
         public var ingest: Ingest.Summary
-        /// Crossval + statistics on a synthetic feature cohort (until extraction is in the demo).
-        public var mil: String? = nil
-        /// `axial pretrain` (tiny ViT, LeCL on the demo's lesion slices) + `axial extract` with it.
-        public var pretrain: String? = nil
+        public var pretrain: Pretrain.Result
+        public var extract: Extract.Summary
+        public var crossval: URL
+        public var folds: Int
+        public var statistics: URL
+        public var pooled: PooledAUROC
 
+        /// The closing summary: each stage's output folder and headline numbers.
         public var text: String {
             let positive = patients.filter { !$0.lesions.isEmpty }.count
-            return """
-                demo: cohort of \(patients.count) synthetic CT patients (\(positive) with lesions) in \(folder.path)
-                demo: labels \(labels.path)
-                \(ingest.text)
-                demo: done — next stages (pretrain, extract, crossval) read \(ingest.manifest.lastPathComponent) and \(labels.lastPathComponent)
-                """ + (pretrain.map { "\n" + $0 } ?? "") + (mil.map { "\n" + $0 } ?? "")
+            let loss = pretrain.finalLoss.map { String(format: "%.4f", $0) } ?? "n/a"
+            func row(_ stage: String, _ path: String, _ what: String) -> String {
+                "  " + stage.padding(toLength: 11, withPad: " ", startingAt: 0) + path + "\n" + String(repeating: " ", count: 13) + what
+            }
+            return (["demo: summary (\(folder.path))",
+                     row("cohort", folder.appendingPathComponent("dicom").path,
+                         "\(patients.count) DICOM patients, \(positive) with lesions; labels \(labels.lastPathComponent), lesions.csv"),
+                     row("ingest", ingest.manifest.deletingLastPathComponent().path,
+                         "\(ingest.seriesIngested) series, \(ingest.images) PNGs (abdomen + lung), \(ingest.manifest.lastPathComponent)"),
+                     row("pretrain", pretrain.out.path,
+                         "LeCL vit_test, \(pretrain.steps) steps, final loss \(loss), encoder.safetensors"),
+                     row("extract", extract.output.path,
+                         "\(extract.written) feature files (\(extract.slices) slice × window rows) with the pretrained encoder"),
+                     row("crossval", crossval.path, "ABMIL, \(folds) folds, labels.csv column 'lesion'"),
+                     row("statistics", statistics.path, pooled.text + ", statistics.csv")]).joined(separator: "\n")
         }
     }
 
@@ -75,12 +112,19 @@ public enum Demo {
     }
 
     public static func run(_ options: Options) throws -> Result {
-        guard options.patients >= 1 && options.patients <= 1000 else {
-            throw PipelineError.invalidOption(option: "--patients", reason: "must be 1…1000, got \(options.patients)")
+        guard options.patients >= minimumPatients && options.patients <= 1000 else {
+            throw PipelineError.invalidOption(option: "--patients", reason: "must be \(minimumPatients)…1000 (3 crossval folds with lesion and normal patients), got \(options.patients)")
+        }
+        guard options.pretrainSteps >= 1, options.crossvalEpochs >= 1 else {
+            throw PipelineError.invalidOption(option: "pretrainSteps / crossvalEpochs", reason: "must be ≥ 1")
         }
         let folder = options.folder
+        let seed = options.seed
+        let say: (String) -> Void = { line in if options.progress != .quiet { print(line) } }
+
+        // 1. Cohort: DICOM series, labels.csv, lesions.csv.
         let dicom = folder.appendingPathComponent("dicom")
-        let phantoms = cohort(patients: options.patients, seed: options.seed)
+        let phantoms = cohort(patients: options.patients, seed: seed)
         for p in phantoms {
             try p.write(to: dicom.appendingPathComponent(p.patientID))
         }
@@ -93,35 +137,67 @@ public enum Demo {
                      rows: phantoms.flatMap { p in p.lesions.map { l in
                          [p.patientID, f(l.center.x), f(l.center.y), f(l.center.z), f(l.radius), f(l.hu)] } })
             .write(to: folder.appendingPathComponent("lesions.csv"))
+        say("demo: cohort of \(phantoms.count) synthetic CT patients in \(dicom.path)")
 
-        let summary = try Ingest.run(IngestOptions(
+        // 2. Ingest (abdomen + lung windows).
+        let ingest = try Ingest.run(IngestOptions(
             input: dicom, output: folder.appendingPathComponent("slices"),
             windows: [try CTWindow.parse("abdomen"), try CTWindow.parse("lung")], progress: options.progress))
-        var result = Result(folder: folder, patients: phantoms.map { Patient(patientID: $0.patientID, lesions: $0.lesions) },
-                            labels: labels, ingest: summary)
-        result.pretrain = try pretrainDemo(folder, phantoms: phantoms, ingest: summary, steps: options.pretrainSteps,
-                                           seed: options.seed, progress: options.progress)
-        result.mil = try milDemo(folder.appendingPathComponent("mil"), seed: options.seed)
-        return result
+        say(ingest.text)
+        let slices = ingest.manifest.deletingLastPathComponent()
+
+        // 3. LeCL pretraining of vit_test on the ingested slices (lesion boxes from the phantoms).
+        let sliceLesions = folder.appendingPathComponent("slice_lesions.csv")
+        try CSVTable(header: ["patient_id", "slice_index", "x1", "y1", "x2", "y2"], rows: sliceLesionRows(phantoms)).write(to: sliceLesions)
+        let pretrainOut = folder.appendingPathComponent("pretrain")
+        let steps = options.pretrainSteps
+        var po = Pretrain.Options(input: slices.path, lesions: sliceLesions.path, arch: "vit_test", steps: steps, batch: 16, out: pretrainOut.path)
+        po.size = 32; po.dim = 64; po.mlpDim = 256; po.lr = 0.05; po.temperature = 0.2; po.lesionWeight = 1.0; po.weightDecay = 0.05
+        po.checkpointEvery = max(1, steps / 2); po.seed = seed
+        let pretrain = try Pretrain.run(po, progressStyle: options.progress)
+        say(pretrain.text)
+
+        // 4. Extract every ingested slice with the pretrained encoder.
+        let features = folder.appendingPathComponent("features")
+        let extract = try Extract.run(ExtractOptions(input: slices, output: features, encoder: "vit_test",
+                                                     weights: pretrainOut.appendingPathComponent("encoder.safetensors"),
+                                                     progress: options.progress))
+        say(extract.text)
+
+        // 5. Crossval (ABMIL, 3 folds) on those features with labels.csv.
+        let taskURL = folder.appendingPathComponent("task.yaml")
+        try AtomicFile.write(Data("name: demo_lesion\nkind: binary\ncolumn: lesion\n".utf8), to: taskURL)
+        var co = CrossValOptions(features: features, table: labels, task: taskURL.path, head: .abmil,
+                                 out: folder.appendingPathComponent("crossval"))
+        co.folds = 3; co.seed = seed; co.epochs = options.crossvalEpochs; co.learningRate = 1e-3; co.batchSize = 8
+        co.hidden = 64; co.attentionHidden = 32
+        if options.progress == .quiet { co.log = { _ in } }
+        let cv = try CrossVal.run(co)
+
+        // 6. Statistics on the pooled out-of-fold predictions.
+        let statsOut = folder.appendingPathComponent("statistics")
+        _ = try StatisticsStage.run(preds: co.out, out: statsOut,
+                                    options: StatisticsOptions(bootstrap: BootstrapOptions(resamples: options.bootstrap, seed: seed)))
+        let pooled = try pooledAUROC(statsOut.appendingPathComponent("statistics.csv"), className: "lesion")
+
+        return Result(folder: folder, patients: phantoms.map { Patient(patientID: $0.patientID, lesions: $0.lesions) },
+                      labels: labels, ingest: ingest, pretrain: pretrain, extract: extract, crossval: co.out,
+                      folds: cv.splits.folds.count, statistics: statsOut, pooled: pooled)
     }
 
-    /// Synthetic slice-feature cohort (labels from a few informative slices) → `axial crossval`
-    /// (ABMIL, 3 folds) → `axial statistics`; returns the summary lines.
-    static func milDemo(_ folder: URL, seed: UInt64) throws -> String {
-        let yaml = "name: demo_lesion\nkind: binary\ncolumn: lesion\n"
-        var cfg = SyntheticCohortConfig(task: try TaskSpec.parse(yaml))
-        cfg.patients = 60; cfg.featureDimension = 32; cfg.slices = 12...24; cfg.signal = 4; cfg.seed = seed
-        let features = try SyntheticCohort(cfg).write(to: folder)
-        let taskURL = folder.appendingPathComponent("task.yaml")
-        try AtomicFile.write(Data(yaml.utf8), to: taskURL)
-        var o = CrossValOptions(features: features, table: folder.appendingPathComponent("clinical.csv"), task: taskURL.path, head: .abmil,
-                                out: folder.appendingPathComponent("crossval"))
-        o.folds = 3; o.seed = seed; o.epochs = 30; o.learningRate = 1e-3; o.batchSize = 8; o.hidden = 64; o.attentionHidden = 32
-        o.log = { _ in }
-        _ = try CrossVal.run(o)
-        let stats = try StatisticsStage.run(preds: o.out, out: folder.appendingPathComponent("statistics"),
-                                            options: StatisticsOptions(bootstrap: BootstrapOptions(resamples: 200, seed: seed)))
-        let auc = stats.pooled.auroc[0].map { String(format: "%.3f", $0) } ?? "n/a"
-        return "demo: crossval (ABMIL, 3 folds) on 60 synthetic feature bags → \(o.out.path); pooled AUROC \(auc); statistics in \(folder.appendingPathComponent("statistics").path)"
+    /// The class's row of `statistics.csv` (what the summary prints is what the file says).
+    static func pooledAUROC(_ url: URL, className: String) throws -> PooledAUROC {
+        let table = try CSVTable.read(url)
+        guard let row = table.rows.first(where: { $0.first == className }) else {
+            throw PipelineError.io(path: url.path, reason: "no '\(className)' row in statistics.csv")
+        }
+        func col(_ name: String) throws -> String {
+            guard let i = table.header.firstIndex(of: name), i < row.count else {
+                throw PipelineError.io(path: url.path, reason: "statistics.csv has no column '\(name)'")
+            }
+            return row[i]
+        }
+        return PooledAUROC(auroc: Double(try col("auroc")), low: Double(try col("auroc_ci_low")), high: Double(try col("auroc_ci_high")),
+                           nPositive: Int(try col("n_pos")) ?? 0, nNegative: Int(try col("n_neg")) ?? 0)
     }
 }

@@ -124,24 +124,4 @@ extension Demo {
         }
         return rows
     }
-
-    /// LeCL pretraining of `vit_test` on the ingested slices (lesion boxes from the phantoms), then
-    /// `axial extract` with the trained encoder; returns the summary lines.
-    static func pretrainDemo(_ folder: URL, phantoms: [SyntheticCT], ingest: Ingest.Summary, steps: Int, seed: UInt64,
-                             progress: Progress.Style?) throws -> String? {
-        guard steps > 0 else { return nil }
-        let lesions = folder.appendingPathComponent("slice_lesions.csv")
-        try CSVTable(header: ["patient_id", "slice_index", "x1", "y1", "x2", "y2"], rows: sliceLesionRows(phantoms)).write(to: lesions)
-        let slices = ingest.manifest.deletingLastPathComponent()
-        let out = folder.appendingPathComponent("pretrain")
-        var o = Pretrain.Options(input: slices.path, lesions: lesions.path, arch: "vit_test", steps: steps, batch: 16, out: out.path)
-        o.size = 32; o.dim = 64; o.mlpDim = 256; o.lr = 0.05; o.temperature = 0.2; o.lesionWeight = 1.0; o.weightDecay = 0.05
-        o.checkpointEvery = max(1, steps / 2); o.seed = seed
-        let r = try Pretrain.run(o, progressStyle: progress)
-        let weights = out.appendingPathComponent("encoder.safetensors")
-        let features = folder.appendingPathComponent("features")
-        let e = try Extract.run(ExtractOptions(input: slices, output: features, encoder: "vit_test", weights: weights, progress: progress))
-        return r.text.split(separator: "\n").map { "demo: " + $0 }.joined(separator: "\n")
-            + "\ndemo: extract with the pretrained encoder → \(features.path) (\(e.written) patients)"
-    }
 }

@@ -214,7 +214,8 @@ struct MoCoStepGolden {
         let model = MoCo(config: config(lastBN: true), generator: &g) { FlatEncoder(input: 12, dimensions: 16) }
         let keys = Set(model.stateDict().keys)
         for k in ["base_encoder.proj.weight", "base_encoder.head.0.weight", "base_encoder.head.1.running_var",
-                  "base_encoder.head.7.running_mean", "momentum_encoder.head.6.weight", "predictor.3.weight", "predictor.4.running_mean"] {
+                  "base_encoder.head.7.running_mean", "base_encoder.head.7.num_batches_tracked", "momentum_encoder.head.6.weight",
+                  "predictor.3.weight", "predictor.4.running_mean", "predictor.4.num_batches_tracked"] {
             #expect(keys.contains(k), "missing \(k)")
         }
         #expect(!keys.contains("base_encoder.head.7.weight"), "last projector BN must have affine = False")

@@ -116,3 +116,20 @@ import AxialTensor
         try base.check("bn1d_eval", bn, differentiable: [0]) { [bn($0[0])] }
     }
 }
+
+@Suite struct BatchNormAffineTests {
+    /// affine = False (torch): no weight / bias keys, same output as affine = True at its initial
+    /// weight 1 / bias 0, same running statistics (MoCo's last projector / predictor BN).
+    @Test func batchNorm1dWithoutAffine() {
+        var g = RandomGenerator(seed: 3)
+        let x = Tensor.normal([6, 4], generator: &g)
+        let plain = BatchNorm1d(4, affine: false), affine = BatchNorm1d(4)
+        #expect(plain.stateDict().keys.sorted() == ["num_batches_tracked", "running_mean", "running_var"])
+        #expect(plain.trainableParameters().isEmpty)
+        #expect(plain(x).scalars == affine(x).scalars)
+        #expect(plain.runningMean!.value.scalars == affine.runningMean!.value.scalars)
+        #expect(plain.runningVar!.value.scalars == affine.runningVar!.value.scalars)
+        plain.eval(); affine.eval()
+        #expect(plain(x).scalars == affine(x).scalars)
+    }
+}

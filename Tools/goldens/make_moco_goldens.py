@@ -27,7 +27,7 @@ The momentum encoder starts as base + noise so the EMA is visible.
 Tensors: `<case>.x1`, `.x2` [N,3,H,W], `.lesion` [N] (0/1), `.init.<key>` (base model state:
 `base_encoder.*` incl. `base_encoder.head.*` projector, `predictor.*`), `.init_momentum.<key>`,
 `.loss` [2], `.lr` [2], `.m` [2], `.grad.<key>` (after step 1's backward, clipped), `.final.<key>`
-(state after step 2 incl. BN running stats), `.final_momentum.<key>`.
+(state after step 2 incl. BN running stats and `num_batches_tracked`, saved as float32), `.final_momentum.<key>`.
 """
 import math, os, sys
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -128,16 +128,13 @@ def run_case(case, out):
     def state(prefix_model):
         d = {}
         for k, v in enc.state_dict().items():
-            if not k.endswith("num_batches_tracked"):
-                d[f"base_encoder.{k}"] = v.detach().clone()
+            d[f"base_encoder.{k}"] = v.detach().clone()
         for k, v in pred.state_dict().items():
-            if not k.endswith("num_batches_tracked"):
-                d[f"predictor.{k}"] = v.detach().clone()
+            d[f"predictor.{k}"] = v.detach().clone()
         return d
 
     def mstate():
-        return {f"momentum_encoder.{k}": v.detach().clone() for k, v in mom.state_dict().items()
-                if not k.endswith("num_batches_tracked")}
+        return {f"momentum_encoder.{k}": v.detach().clone() for k, v in mom.state_dict().items()}
 
     for k, v in state(enc).items(): out[f"{case}.init.{k}"] = v
     for k, v in mstate().items(): out[f"{case}.init_momentum.{k}"] = v
