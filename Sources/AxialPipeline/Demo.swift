@@ -10,7 +10,10 @@ import Foundation
 ///
 /// Cohort (deterministic for a seed): `patients` phantoms (`SyntheticCT`, 64×64×24 voxels of
 /// 5 mm, body / lungs / bone rim, mild noise); odd-numbered patients carry 1-2 bright spherical
-/// lesions (160 HU, radius 8-14 mm) in the soft tissue between the lungs. Files:
+/// lesions (300 HU, radius 18-30 mm, i.e. 4-6 px across
+/// and 7-12 slices at extract's 32 px) centred in the soft tissue between the lungs. With the
+/// defaults (120 patients, 600 pretraining steps, ~15 s in a release build on 2 cores) the pooled
+/// AUROC is 0.88 for seed 7 (0.91 / 0.77 for seeds 1 / 2); 24 patients stay near chance. Files:
 ///
 ///     <folder>/dicom/<patient>/IM0001.dcm …   the DICOM series
 ///     <folder>/labels.csv                     patient_id, lesion (0/1), lesion_count
@@ -29,12 +32,12 @@ public enum Demo {
         public var seed: UInt64
         public var progress: Progress.Style?
         /// Steps of the LeCL pretraining run.
-        public var pretrainSteps = 300
+        public var pretrainSteps = 600
         /// Epochs per crossval fold.
         public var crossvalEpochs = 30
         /// Bootstrap resamples of `statistics`.
         public var bootstrap = 500
-        public init(folder: URL, patients: Int = 24, seed: UInt64 = 7, progress: Progress.Style? = nil) {
+        public init(folder: URL, patients: Int = 120, seed: UInt64 = 7, progress: Progress.Style? = nil) {
             self.folder = folder; self.patients = patients; self.seed = seed; self.progress = progress
         }
     }
@@ -102,7 +105,7 @@ public enum Demo {
             if i % 2 == 1 {
                 for _ in 0..<(1 + Int(uniform(0, 2))) {
                     lesions.append(SyntheticCT.Lesion(center: SIMD3(uniform(-8, 8), uniform(-40, 40), uniform(-30, 30)),
-                                                      radius: uniform(8, 14), hu: 160))
+                                                      radius: uniform(18, 30), hu: 300))
                 }
             }
             return SyntheticCT(patientID: String(format: "DEMO%03d", i + 1), rows: 64, columns: 64, slices: 24,

@@ -11,7 +11,7 @@ struct Demo: ParsableCommand {
     var out: String?
 
     @Option(help: "Number of synthetic patients (half with lesions; at least 12 for 3 crossval folds).")
-    var patients = 24
+    var patients = AxialPipeline.Demo.Options(folder: URL(fileURLWithPath: "/")).patients
 
     @Option(help: "Random seed of the cohort.")
     var seed: UInt64 = 7

@@ -28,7 +28,7 @@ import Testing
         let manifest = try CSVTable.read(result.ingest.manifest)
         #expect(manifest.rows.count == 12 * 24 * 2)
 
-        // Patient 2's first lesion: the abdomen-window pixel at its centre is the lesion's 160 HU
+        // Patient 2's first lesion: the abdomen-window pixel at its centre is the lesion's 300 HU
         // (+ noise), i.e. well above soft tissue's 40 HU.
         let p = result.patients[1]
         let lesion = try #require(p.lesions.first)
