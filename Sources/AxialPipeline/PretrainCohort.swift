@@ -1,4 +1,5 @@
 import AxialImaging
+import AxialTensor
 import AxialStore
 import Foundation
 
@@ -24,7 +25,7 @@ public enum PretrainCohort {
                              lesionFraction: Double = 0.4, seed: UInt64 = 1) throws -> Summary {
         let fm = FileManager.default
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        var g = SplitMix(seed: seed)
+        var g = SplitMix64(seed: seed)
         var manifest: [[String]] = [], lesionRows: [[String]] = [], labels: [[String]] = []
         var lesionSlices = 0
         for p in 0..<patients {
@@ -33,9 +34,9 @@ public enum PretrainCohort {
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
             for s in 0..<slicesPerPatient {
                 let n = Double(size)
-                let cx = n * (0.45 + 0.1 * g.next()), cy = n * (0.45 + 0.1 * g.next())
-                let rx = n * (0.32 + 0.1 * g.next()), ry = n * (0.26 + 0.08 * g.next())
-                let body = 70 + 90 * g.next()
+                let cx = n * (0.45 + 0.1 * g.nextUniform()), cy = n * (0.45 + 0.1 * g.nextUniform())
+                let rx = n * (0.32 + 0.1 * g.nextUniform()), ry = n * (0.26 + 0.08 * g.nextUniform())
+                let body = 70 + 90 * g.nextUniform()
                 var pixels = [Float](repeating: 8, count: size * size)
                 for y in 0..<size {
                     for x in 0..<size {
@@ -50,12 +51,12 @@ public enum PretrainCohort {
                         }
                     }
                 }
-                let isLesion = g.next() < lesionFraction
+                let isLesion = g.nextUniform() < lesionFraction
                 var boxes: [(Double, Double, Double, Double)] = []
                 if isLesion {
-                    for _ in 0..<(1 + Int(g.next() * 2)) {
-                        let r = n * (0.05 + 0.05 * g.next())
-                        let lx = cx + (g.next() - 0.5) * 0.5 * rx, ly = cy + (g.next() - 0.5) * 0.9 * ry
+                    for _ in 0..<(1 + Int(g.nextUniform() * 2)) {
+                        let r = n * (0.05 + 0.05 * g.nextUniform())
+                        let lx = cx + (g.nextUniform() - 0.5) * 0.5 * rx, ly = cy + (g.nextUniform() - 0.5) * 0.9 * ry
                         for y in 0..<size {
                             for x in 0..<size {
                                 let d = ((Double(x) - lx) * (Double(x) - lx) + (Double(y) - ly) * (Double(y) - ly)).squareRoot()
@@ -66,7 +67,7 @@ public enum PretrainCohort {
                     }
                     lesionSlices += 1
                 }
-                let bytes = pixels.map { v -> UInt8 in UInt8(max(0, min(255, v + Float((g.next() - 0.5) * 16)))) }
+                let bytes = pixels.map { v -> UInt8 in UInt8(max(0, min(255, v + Float((g.nextUniform() - 0.5) * 16)))) }
                 let name = String(format: "%04d_abdomen.png", s)
                 try PNG.write(Image8(width: size, height: size, channels: 1, pixels: bytes), to: dir.appendingPathComponent(name))
                 let rel = "\(pid)/S1/\(name)"
@@ -85,19 +86,6 @@ public enum PretrainCohort {
         let labelURL = folder.appendingPathComponent("slice_labels.csv")
         try CSVTable(header: ["path", "lesion"], rows: labels).write(to: labelURL)
         return Summary(manifest: manifestURL, lesions: lesionURL, labels: labelURL, slices: manifest.count, lesionSlices: lesionSlices)
-    }
-
-    /// SplitMix64 → uniform Double in [0, 1).
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> Double {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-        }
     }
 }
 

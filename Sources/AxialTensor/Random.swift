@@ -1,5 +1,27 @@
 import Foundation
 
+/// **SplitMix64** (Steele, Lea & Flood 2014): a 64-bit-state generator, used to seed
+/// `RandomGenerator` and, on its own, where a tiny reproducible stream is enough (synthetic cohorts,
+/// DICOM UIDs).
+public struct SplitMix64: Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// The top 53 bits of `next()` as a Double in [0, 1).
+    public mutating func nextUniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    /// Box–Muller on two uniforms (u1 clamped away from 0).
+    public mutating func nextGaussian() -> Double {
+        let u1 = max(nextUniform(), 1e-300), u2 = nextUniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
+
 /// A seeded pseudo-random generator: **xoshiro256\*\*** (Blackman & Vigna, 2018) whose 256-bit
 /// state is filled from the 64-bit seed by **SplitMix64**, as the authors recommend.
 ///
@@ -14,15 +36,8 @@ public struct RandomGenerator: Sendable, Equatable {
 
     /// A generator seeded with `seed` through SplitMix64.
     public init(seed: UInt64) {
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitMix(), splitMix(), splitMix(), splitMix())
+        var x = SplitMix64(seed: seed)
+        s = (x.next(), x.next(), x.next(), x.next())
     }
 
     /// Restores a generator from `state` (four words, not all zero).

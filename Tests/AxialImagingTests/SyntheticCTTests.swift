@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AxialImaging
+import AxialTensor
 
 @Suite struct SyntheticCTTests {
     let spec = SyntheticCT(patientID: "SYN1", rows: 24, columns: 20, slices: 7, pixelSpacing: 2.5, sliceSpacing: 3,
