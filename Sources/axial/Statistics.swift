@@ -1,5 +1,6 @@
 import ArgumentParser
 import AxialEval
+import AxialPipeline
 import Foundation
 
 /// `axial statistics --preds <crossval-or-deploy-dir> --out <dir> [--task …] [--threshold 0.5] [--bootstrap 1000]`.
