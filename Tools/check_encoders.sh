@@ -6,11 +6,10 @@
 # CLIP / BiomedCLIP text towers through ClassNameEncoder too). Weights are large (~2 GB in all):
 # they go to $AXIAL_CHECK_DIR (default /tmp/axial_encoder_check), never into the repository.
 #   Tools/check_encoders.sh [--models vit_small,clip_b16,...] [--perturb]
-# Needs a python with torch, timm, open_clip, transformers, safetensors ($AXIAL_PYTHON, else
-# /tmp/venv/bin/python, else python3).
+# Python: Tools/python-env's (created on first use; $AXIAL_PYTHON overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py=${AXIAL_PYTHON:-$( [ -x /tmp/venv/bin/python ] && echo /tmp/venv/bin/python || echo python3 )}
+py=$(Tools/python-env)
 out=${AXIAL_CHECK_DIR:-/tmp/axial_encoder_check}
 swift build -c release --product axial-dev >&2
 axial=$(swift build -c release --show-bin-path)/axial-dev
