@@ -1,5 +1,6 @@
 import ArgumentParser
 import AxialPipeline
+import Foundation
 
 @main
 struct Axial: AsyncParsableCommand {
@@ -11,6 +12,9 @@ struct Axial: AsyncParsableCommand {
     /// As `AsyncParsableCommand.main`, after merging a stage command's `--config` section into the
     /// arguments (`ConfigArguments.merge`: flag > config > default).
     static func main() async {
+        // Line-buffered stdout: on a pipe or in CI each line is written when it ends, in order with
+        // standard error (the default full buffering held ~4 KB and printed out of order).
+        makeStandardOutputLineBuffered()
         do {
             let arguments = try ConfigArguments.merge(schema: CommandSchema.schema, Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)
@@ -20,3 +24,4 @@ struct Axial: AsyncParsableCommand {
         }
     }
 }
+

@@ -21,14 +21,14 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: .path("Output folder (task.yaml, splits.json, fold-*/…).")) var out: String
     @Option(help: "Number of folds.") var folds = 5
     @Option(help: "Seed of the splits, initialisation and bag sampling.") var seed: UInt64 = 0
-    @Option(help: "Maximum epochs (early stopping on validation loss).") var epochs = 32
-    @Option(help: "Learning rate (Adam).") var lr: Float = 1e-4
+    @Option(help: "Maximum epochs (early stopping and model selection on the inner validation split: macro AUROC, then loss).") var epochs = 32
+    @Option(help: "Learning rate (Adam; CLEAR used 1e-4).") var lr: Float = 1e-3
     @Option(help: "Weight decay (Adam, L2).") var weightDecay: Float = 0
     @Option(help: "Bags per batch.") var batch = 64
     @Option(help: "Maximum rows per bag (0: no limit); key slices are kept, the rest sampled.") var maxBag = 512
     @Option(help: .list("Windows to use, comma-separated (default: all in the files).")) var windows: String?
     @Option(help: .path("CSV of key slices (patient_id, slice_index) kept when a bag is cut to --max-bag.")) var keySlices: String?
-    @Option(help: "Epochs without validation-loss improvement before stopping.") var patience = 8
+    @Option(help: "Epochs without validation improvement (AUROC, then loss) before stopping.") var patience = 8
     @Option(help: "Fraction of the training patients held out for validation.") var validationFraction = 0.2
     @Option(help: "Head width (default: the head's).") var hidden: Int?
     @Option(help: "PMA seeds k (default 1).") var seeds: Int?
@@ -38,6 +38,9 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: .path("PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.")) var textVocab: String?
     @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate
     @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
+    @Flag(help: "Train on the raw features (default: standardised with the training fold's per-feature mean and std, saved with the model).") var noStandardize = false
+    @Flag(help: "Log every epoch (default: one summary line per fold).") var verbose = false
+    @Flag(help: "Only errors and the final line.") var quiet = false
 
     func run() throws {
         var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
@@ -50,6 +53,8 @@ struct CrossValCommand: ParsableCommand {
         o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }; o.pairLossWeight = pairLoss
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
+        o.standardize = !noStandardize; o.verbose = verbose
+        if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)
             print("crossval: \(r.foldsTrained.count) fold(s) trained, \(r.foldsSkipped.count) skipped → \(out)  (next: axial statistics --preds \(out) --out \(out)/statistics)")

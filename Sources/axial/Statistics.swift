@@ -58,6 +58,8 @@ struct Statistics: ParsableCommand {
         if !m.excludedFromMacro.isEmpty {
             print("note: left out of the macro (one label value): " + m.excludedFromMacro.map { result.task.classes[$0].name }.joined(separator: ", "))
         }
+        if let mean = result.meanFoldMacroAUROC, result.perFold.count > 1 { print("per-fold macro AUROC mean \(f(mean)) over \(result.perFold.count) folds") }
+        if let note = result.foldDisagreement { print("note: \(note)") }
         print("wrote \(result.files.count) file(s) to \(out)")
     }
 }

@@ -64,7 +64,7 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
     @Test func derivedValueTypes() throws {
         let s = CommandSchema.schema
         func key(_ section: String, _ name: String) throws -> ConfigKey { try #require(s.section(named: section)?.key(name), "\(section).\(name)") }
-        #expect(try key("crossval", "lr").type == .number && key("crossval", "lr").defaultValue == .number(1e-4))
+        #expect(try key("crossval", "lr").type == .number && key("crossval", "lr").defaultValue == .number(1e-3))
         #expect(try key("crossval", "folds").type == .integer && key("crossval", "folds").defaultValue == .integer(5))
         #expect(try key("crossval", "seed").type == .integer)
         #expect(try key("crossval", "hidden").type == .integer && key("crossval", "hidden").defaultValue == nil)

@@ -123,3 +123,45 @@ public enum Bags {
         return (Tensor(shape: [bags.count, nmax, d], scalars: x), Tensor(shape: [bags.count, nmax], scalars: m))
     }
 }
+
+/// Per-feature standardisation fitted on a training fold: x ↦ (x − mean) / std over every row
+/// (slice × window) of the training patients' bags, std floored at 1e-6 (a constant feature gets
+/// std 1). Stored with each fold model (`standardize.mean`, `standardize.std`) and applied by
+/// deploy, so a head sees features on the scale it was trained on whatever the encoder's output
+/// scale (ViT class tokens after LayerNorm, CLIP embeddings, MambaOut pre-logits differ by 10–100×).
+public struct Standardizer: Sendable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) {
+        precondition(mean.count == std.count, "Standardizer: \(mean.count) means vs \(std.count) stds")
+        self.mean = mean; self.std = std
+    }
+
+    /// Fits on all rows of `bags` (Double accumulation).
+    public init(fitting bags: [PatientBag]) {
+        let d = bags.first?.dimension ?? 0
+        var sum = [Double](repeating: 0, count: d), sq = [Double](repeating: 0, count: d)
+        var n = 0.0
+        for bag in bags {
+            for r in 0..<bag.count {
+                let base = r * d
+                for j in 0..<d { let v = Double(bag.features[base + j]); sum[j] += v; sq[j] += v * v }
+            }
+            n += Double(bag.count)
+        }
+        let m = sum.map { $0 / Swift.max(n, 1) }
+        let s = (0..<d).map { j -> Float in
+            let variance = Swift.max(0, sq[j] / Swift.max(n, 1) - m[j] * m[j])
+            let sd = variance.squareRoot()
+            return sd < 1e-6 || !sd.isFinite ? 1 : Float(sd)
+        }
+        self.init(mean: m.map { Float($0) }, std: s)
+    }
+
+    /// Standardised batch [B, N, D] (padding rows change too; they are masked in every head).
+    public func apply(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == mean.count, "Standardizer: features \(x.shape) vs \(mean.count) statistics")
+        return (x - Tensor(shape: [mean.count], scalars: mean)) / Tensor(shape: [std.count], scalars: std)
+    }
+}

@@ -154,6 +154,16 @@ public struct StatisticsResult: Sendable {
     public var perFold: [(name: String, metrics: SummaryMetrics)]
     public var thresholdMetrics: [ThresholdMetrics]
     public var files: [String]
+    /// Set when the pooled macro AUROC and the mean of the per-fold macro AUROCs differ by more than
+    /// 0.05: each fold ranks its own patients, but their score ranges do not line up (a poorly
+    /// calibrated or barely trained head), so the pooled value understates or overstates them.
+    public var foldDisagreement: String? = nil
+
+    /// The mean per-fold macro AUROC (folds where it is defined).
+    public var meanFoldMacroAUROC: Double? {
+        let v = perFold.compactMap(\.metrics.macroAUROC)
+        return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+    }
 }
 
 /// `axial statistics`: metrics on the pooled out-of-fold predictions, per-fold values, plots.
@@ -311,8 +321,15 @@ public enum StatisticsStage {
         md += "95% CIs: percentile bootstrap over patients (\(b.stratified ? "stratified" : "plain") resampling, \(b.resamples) resamples, seed \(b.seed)); resamples where a metric is undefined (one label value) are skipped for that metric. "
         md += "Macro = unweighted mean over classes; micro = all known (patient, class) pairs pooled.\n\n"
         md += "Files: `statistics.csv`, `statistics_per_fold.csv`, `statistics_threshold.csv`, `roc_<class>.svg`, `pr_<class>.svg`" + (written.contains { $0.hasPrefix("attention/") } ? ", `attention/<patient>.svg`" : "") + ".\n"
+        var result = StatisticsResult(task: t, pooled: pooled, intervals: ci, perFold: perFold, thresholdMetrics: thr, files: written)
+        if perFold.count > 1, let mean = result.meanFoldMacroAUROC, let all = pooled.macroAUROC, abs(mean - all) > 0.05 {
+            let text = String(format: "pooled macro AUROC %.3f differs from the per-fold mean %.3f by more than 0.05: the folds' score ranges do not line up (check calibration / training of the head), so read the per-fold values too", all, mean)
+            result.foldDisagreement = text
+            md += "\n**Note:** \(text).\n"
+        }
         try write("statistics.md", md)
-        return StatisticsResult(task: t, pooled: pooled, intervals: ci, perFold: perFold, thresholdMetrics: thr, files: written)
+        result.files = written
+        return result
     }
 
     /// One SVG per patient from `slice_attention.csv` (`patient_id, slice_index, z_mm, window,
