@@ -226,6 +226,20 @@ public enum FeatureStore {
     /// Rows per chunk: about 1 MiB of float32.
     private static func chunkRows(_ d: Int) -> Int { max(1, (1 << 18) / max(d, 1)) }
 
+    /// Who made a store: its `encoder`, `encoder_sha256` and `preprocessing` attributes, read without
+    /// the datasets; nil for a file without them (written by another tool).
+    public static func readProvenance(_ url: URL) -> (encoder: String, encoderSHA256: String, preprocessing: String)? {
+        let path = url.path
+        axial_h5_silence_errors()
+        let file = H5Fopen(path, axial_h5f_acc_rdonly(), H5.defaultPL)
+        guard file >= 0 else { return nil }
+        defer { H5Fclose(file) }
+        guard let e = try? H5.readStringAttribute(file, "encoder", path: path),
+              let sha = try? H5.readStringAttribute(file, "encoder_sha256", path: path),
+              let pre = try? H5.readStringAttribute(file, "preprocessing", path: path) else { return nil }
+        return (e, sha, pre)
+    }
+
     /// Reads a store; `feats` is converted to Float32 whatever its on-disk precision.
     public static func read(_ url: URL) throws -> (features: PatientFeatures, precision: FeaturePrecision) {
         let path = url.path

@@ -141,6 +141,17 @@ public enum CrossVal {
             bags[id] = bag
         }
         let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
+        // Feature files of two extractions (encoders or weights) are never mixed without a word.
+        var makers: [String: [String]] = [:]
+        for id in cohort.patientIDs {
+            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
+            guard let p = FeatureStore.readProvenance(url) else { continue }
+            makers["\(p.encoder) (weights sha256 \(p.encoderSHA256.prefix(12))…)", default: []].append(url.lastPathComponent)
+        }
+        if makers.count > 1 {
+            let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
+            throw MILError.features(path: o.features.path, reason: "feature files made by \(makers.count) different extractions — \(groups.joined(separator: "; ")); use one encoder's files per crossval")
+        }
 
         var config = HeadConfig(kind: o.head, inputDimension: dimension, classes: task.classes.count)
         if let h = o.hidden { config.hidden = h }

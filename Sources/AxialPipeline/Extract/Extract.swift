@@ -198,7 +198,15 @@ public enum Extract {
         try FileManager.default.createDirectory(at: o.output, withIntermediateDirectories: true)
         var summary = Summary(output: o.output)
         let errors = try CSVAppender(url: o.output.appendingPathComponent("extract_errors.csv"), header: errorsHeader)
-        let plan = fromVolumes ? try volumePlan(o, summary: &summary, errors: errors) : try manifestPlan(o, manifestURL, summary: &summary)
+        // A complete file is skipped only when this run would write the same thing; one made by another
+        // encoder, other weights or other preprocessing stops the run (never mixed into one folder).
+        let isDone = { (url: URL) throws -> Bool in
+            guard FeatureStore.isComplete(url) else { return false }
+            try checkSameProvenance(url, encoder: o.encoder, sha: sha, preprocessing: preJSON)
+            return true
+        }
+        let plan = fromVolumes ? try volumePlan(o, summary: &summary, errors: errors, isDone: isDone)
+            : try manifestPlan(o, manifestURL, summary: &summary, isDone: isDone)
         summary.timing.setup = Date().timeIntervalSince(start)
 
         let progress = Progress(label: "extract \(o.encoder)", total: plan.estimatedImages, unit: "img", style: o.progress)
@@ -303,6 +311,21 @@ public enum Extract {
         return summary
     }
 
+    /// Throws when the complete file at `url` was made by another encoder, other weights or other
+    /// preprocessing than this run's, naming the file and what differs.
+    static func checkSameProvenance(_ url: URL, encoder: String, sha: String, preprocessing: String) throws {
+        guard let p = FeatureStore.readProvenance(url) else {
+            throw PipelineError.io(path: url.path, reason: "exists but has no Axial provenance (encoder, encoder_sha256, preprocessing attributes); move it away or use another --out")
+        }
+        var changes: [String] = []
+        if p.encoder != encoder { changes.append("encoder '\(p.encoder)' → '\(encoder)'") }
+        if p.encoderSHA256 != sha { changes.append("weights sha256 \(p.encoderSHA256.prefix(12))… → \(sha.prefix(12))…") }
+        if p.preprocessing != preprocessing { changes.append("preprocessing \(p.preprocessing) → \(preprocessing)") }
+        guard changes.isEmpty else {
+            throw PipelineError.io(path: url.path, reason: "made by a different extraction than this run (\(changes.joined(separator: "; "))); features of two runs are never mixed in one folder: use another --out, or delete the old files to redo them")
+        }
+    }
+
     /// The patients to embed: `count`, a per-patient image estimate (progress), and `prepare(i)`
     /// (called on a background thread, in order).
     struct Plan: Sendable {
@@ -314,7 +337,7 @@ public enum Extract {
 
     /// Ingest output: rows from `manifest.csv`, images from the PNGs, spacing and windows from
     /// each series' `series.json` when present.
-    static func manifestPlan(_ o: ExtractOptions, _ manifestURL: URL, summary: inout Summary) throws -> Plan {
+    static func manifestPlan(_ o: ExtractOptions, _ manifestURL: URL, summary: inout Summary, isDone: (URL) throws -> Bool) throws -> Plan {
         let table = try CSVTable.read(manifestURL)
         let col = { (n: String) throws -> Int in try table.columnIndex(n, path: manifestURL.path) }
         let (cp, cst, cse, csl, cz, cw, cpa) = (try col("patient_id"), try col("study_uid"), try col("series_uid"),
@@ -339,7 +362,7 @@ public enum Extract {
         for p in patients {
             guard o.shard.contains(patientID: p) else { summary.otherShards += 1; continue }
             let url = o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))
-            if FeatureStore.isComplete(url) { summary.skipped += 1; continue }
+            if try isDone(url) { summary.skipped += 1; continue }
             let rows = byPatient[p]!.filter { windowIndex[$0.window] != nil }
                 .sorted { ($0.slice, windowIndex[$0.window]!) < ($1.slice, windowIndex[$1.window]!) }
             if !rows.isEmpty { todo.append((p, rows)) }
@@ -365,7 +388,7 @@ public enum Extract {
 
     /// DICOM / NIfTI input: scan with the ingest readers; per patient, read its series and render
     /// the slices in memory (`Ingest.renderSlice`).
-    static func volumePlan(_ o: ExtractOptions, summary: inout Summary, errors: CSVAppender) throws -> Plan {
+    static func volumePlan(_ o: ExtractOptions, summary: inout Summary, errors: CSVAppender, isDone: (URL) throws -> Bool) throws -> Plan {
         let presets = o.windowPresets ?? CTWindow.presets
         let cts: [CTWindow]
         do { cts = try (o.windows ?? ["abdomen"]).map { try CTWindow.parse($0, presets: presets) } } catch {
@@ -400,7 +423,8 @@ public enum Extract {
         var todo: [(String, [(SeriesInfo, any VolumeReader)])] = []
         for p in patients {
             guard o.shard.contains(patientID: p) else { summary.otherShards += 1; continue }
-            if FeatureStore.isComplete(o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))) { summary.skipped += 1; continue }
+            let url = o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))
+            if try isDone(url) { summary.skipped += 1; continue }
             todo.append((p, byPatient[p]!.sorted { $0.0.seriesUID < $1.0.seriesUID }))
         }
         let jobs = todo, channels = o.channels, size = o.size
