@@ -1,5 +1,6 @@
 import AxialImaging
 import Foundation
+import AxialTestSupport
 import Testing
 import Yams
 @testable import AxialPipeline

@@ -2,6 +2,7 @@ import ArgumentParser
 import AxialImaging
 import AxialPipeline
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import axial
 

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialImaging
 import AxialModels
 import AxialStore
@@ -502,17 +503,9 @@ extension AxialConfig {
 
     /// Writes `template()` to `url` (temporary file + rename); refuses an existing file unless `force`.
     public static func writeTemplate(to url: URL, force: Bool) throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: url.path) && !force { throw ConfigError.exists(path: url.path) }
-        let folder = url.deletingLastPathComponent()
-        let tmp = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-            try Data(template().utf8).write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else { throw PipelineError.io(path: url.path, reason: String(cString: strerror(errno))) }
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw PipelineError.io(path: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
+        if FileManager.default.fileExists(atPath: url.path) && !force { throw ConfigError.exists(path: url.path) }
+        do { try AtomicFile.write(Data(template().utf8), to: url) } catch FileError.io(_, let reason) {
+            throw PipelineError.io(path: url.path, reason: reason)
         }
     }
 }
