@@ -1,6 +1,7 @@
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 
@@ -53,19 +54,10 @@ struct AnomalyFixture: @unchecked Sendable {
     }
 }
 
-/// NaN/Inf-aware: every element finite and max |a − b| ≤ rtol · max |b| (the tensor's scale).
+/// AxialTestSupport's NaN/Inf-aware relative error: max |a − b| ≤ rtol · max |b| (the tensor's scale).
 func anomalyMismatch(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4) -> String? {
-    guard a.shape == b.shape else { return "shape \(a.shape) vs \(b.shape)" }
-    let x = a.scalars, y = b.scalars
-    var scale: Float = 0, worst = 0, diff: Float = 0
-    for i in x.indices {
-        guard x[i].isFinite, y[i].isFinite else { return "element \(i): \(x[i]) vs \(y[i]) (not finite)" }
-        scale = max(scale, abs(y[i]))
-        let d = abs(x[i] - y[i])
-        if d > diff { diff = d; worst = i }
-    }
-    if diff > rtol * max(scale, 1e-12) { return "element \(worst): \(x[worst]) vs \(y[worst]) (|Δ| \(diff), scale \(scale))" }
-    return nil
+    let e = relativeError(a, b, floor: 1e-6)
+    return e <= rtol ? nil : "relative error \(e) (shapes \(a.shape) / \(b.shape))"
 }
 
 func expectAnomalyClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -185,6 +177,36 @@ func expectAnomalyClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, _ what: St
         #expect(keys.contains("prompt_learner.ctx.normal_end") && keys.contains("prompt_learner.ctx.abnormal_end"))
         #expect(keys.count == 4 * 2 * 2 + 2)
         #expect(Set(try f.detector(.templates).stateDict().keys).allSatisfy { !$0.hasPrefix("prompt_learner") })
+    }
+
+    /// clip_test and clip_vit_l14_336_at240 state their adapter levels in their manifests.
+    @Test(arguments: ["clip_test", "clip_vit_l14_336_at240"]) func manifestAdapterLevels(name: String) throws {
+        let c = try CLIPAnomalyConfig.forEncoder(name)
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Manifests/encoders/\(name).yaml").standardizedFileURL
+        let lines = Set(try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        #expect(lines.contains("adapter_levels: [\(c.adapters.levels.map(String.init).joined(separator: ", "))]"))
+        #expect(lines.contains("adapter_bottleneck: \(c.adapters.bottleneck)"))
+        try c.validate()
+        #expect(throws: AnomalyModelError.self) { _ = try CLIPAnomalyConfig.forEncoder("vit_test") }
+    }
+
+    /// clip_test builds with the real tokenizer and runs a training step end to end in seconds.
+    @Test func clipTestRandomInit() throws {
+        let c = try CLIPAnomalyConfig.forEncoder("clip_test")
+        #expect(c.clip == .test && c.adapters.levels == [1, 2, 3, 4] && c.adapters.bottleneck == 48)
+        var g = RandomGenerator(seed: 3)
+        let d = try CLIPAnomalyDetector(c, clip: CLIPModel(c.clip, generator: &g), seed: 4)
+        let x = Tensor.normal([2, 3, 32, 32], generator: &g)
+        let masks = Tensor(zeros: [2, 32, 32]), labels = Tensor([0, 0])
+        let opt = d.makeOptimizer()
+        let before = d.stateDict()["seg_adapters.0.fc1.0.weight"]!.copy()
+        let l = try d.loss(images: x, masks: masks, labels: labels)
+        #expect(l.total.item().isFinite)
+        l.total.backward(); opt.step()
+        #expect(relativeError(d.stateDict()["seg_adapters.0.fc1.0.weight"]!, before, floor: 1e-6) > 0)
+        let p = try d.predict(x)
+        #expect(p.map.shape == [2, 32, 32] && p.score.shape == [2])
     }
 
     @Test func badConfigurationsAreRefused() throws {

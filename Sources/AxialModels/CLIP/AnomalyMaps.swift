@@ -14,24 +14,24 @@ import Foundation
 //                 on logit(det score ℓ) (MVFA passes the probability itself to BCEWithLogits [Q])
 
 public enum AnomalyMaps {
-    /// 100·P̂T for one level, as [B, 2, g, g] upsampled to size×size (bilinear, align_corners).
-    public static func levelLogits(_ tokens: Tensor, text: Tensor, imageSize: Int) -> Tensor {
+    /// 100·P̂T for one level, as [B, 2, g, g] upsampled to `size` (bilinear, align_corners).
+    public static func levelLogits(_ tokens: Tensor, text: Tensor, size: Size2D) -> Tensor {
         let B = tokens.shape[0], N = tokens.shape[1]
         let g = Int(Double(N).squareRoot())
         precondition(g * g == N, "anomaly map: \(N) patch tokens is not a square grid")
         let logits = matmul(l2Normalize(tokens, axis: -1), text) * 100       // [B, N, 2]
         let grid = logits.permuted([0, 2, 1]).reshaped([B, 2, g, g])
-        return interpolate(grid, size: Size2D(imageSize, imageSize), mode: .bilinear, alignCorners: true)
+        return interpolate(grid, size: size, mode: .bilinear, alignCorners: true)
     }
 
     /// softmax over {normal, abnormal} of the upsampled logits: [B, 2, S, S].
-    public static func segmentationProbabilities(_ tokens: Tensor, text: Tensor, imageSize: Int) -> Tensor {
-        softmax(levelLogits(tokens, text: text, imageSize: imageSize), axis: 1)
+    public static func segmentationProbabilities(_ tokens: Tensor, text: Tensor, size: Size2D) -> Tensor {
+        softmax(levelLogits(tokens, text: text, size: size), axis: 1)
     }
 
     /// Zero-shot anomaly map [B, S, S]: Σ over levels of the abnormal probability.
-    public static func zeroShotMap(_ tokens: [Tensor], text: Tensor, imageSize: Int) -> Tensor {
-        let maps = tokens.map { segmentationProbabilities($0, text: text, imageSize: imageSize).select(axis: 1, index: 1) }
+    public static func zeroShotMap(_ tokens: [Tensor], text: Tensor, size: Size2D) -> Tensor {
+        let maps = tokens.map { segmentationProbabilities($0, text: text, size: size).select(axis: 1, index: 1) }
         return maps.dropFirst().reduce(maps[0], +)
     }
 
@@ -47,13 +47,13 @@ public enum AnomalyMaps {
     }
 
     /// Few-shot map [B, S, S]: Σ over levels of min over the bank of (1 − cos), upsampled.
-    public static func fewShotMap(_ tokens: [Tensor], bank: [Tensor], imageSize: Int) -> Tensor {
+    public static func fewShotMap(_ tokens: [Tensor], bank: [Tensor], size: Size2D) -> Tensor {
         precondition(tokens.count == bank.count, "few-shot map: \(tokens.count) levels vs a bank of \(bank.count)")
         let maps = zip(tokens, bank).map { t, m -> Tensor in
             let B = t.shape[0], N = t.shape[1], g = Int(Double(N).squareRoot())
             let cos = matmul(l2Normalize(t, axis: -1, eps: 1e-8), l2Normalize(m, axis: -1, eps: 1e-8).T)   // [B, N, M]
             let d = (1 - cos).min(axis: 2).reshaped([B, 1, g, g])
-            return interpolate(d, size: Size2D(imageSize, imageSize), mode: .bilinear, alignCorners: true).reshaped([B, imageSize, imageSize])
+            return interpolate(d, size: size, mode: .bilinear, alignCorners: true).reshaped([B, size.h, size.w])
         }
         return maps.dropFirst().reduce(maps[0], +)
     }
@@ -199,7 +199,7 @@ public enum AnomalyLosses {
         var seg: Tensor? = nil
         if let masks {
             for t in tokens.seg {
-                let p = AnomalyMaps.segmentationProbabilities(t, text: text, imageSize: imageSize)
+                let p = AnomalyMaps.segmentationProbabilities(t, text: text, size: Size2D(imageSize, imageSize))
                 let l = focal(p, mask: masks) + dice(p.select(axis: 1, index: 1), mask: masks)
                 seg = seg.map { $0 + l } ?? l
             }

@@ -6,6 +6,15 @@ import Foundation
 // prompts) the prompt learner. The trainable part is its own Module whose keys are the reference
 // checkpoints' (`seg_adapters.*`, `det_adapters.*`, `prompt_learner.ctx.*`).
 
+extension CLIPConfig {
+    /// The tiny random-init CLIP of the registry's `clip_test` (tests, demos): 32², patch 8 (4×4
+    /// grid), vision width 64 × 4 blocks (4 heads), text width 32 × 2 blocks (4 heads, context 77,
+    /// the full BPE vocabulary), embed 48 (= the adapter bottleneck), QuickGELU.
+    public static let test = CLIPConfig(
+        embedDimensions: 48, vision: .init(imageSize: 32, patchSize: 8, width: 64, layers: 4, heads: 4),
+        text: .init(width: 32, heads: 4, layers: 2))
+}
+
 /// How the two class embeddings are made.
 public enum AnomalyTextMode: String, Codable, Sendable, CaseIterable {
     /// MLA-LP's learned CoOp contexts.
@@ -27,6 +36,15 @@ public struct CLIPAnomalyConfig: Codable, Sendable, Equatable {
 
     public init(clip: CLIPConfig, adapters: CLIPAdapterConfig? = nil, text: AnomalyTextMode = .learned, object: String = "Brain") {
         self.clip = clip; self.adapters = adapters ?? .standard(for: clip); self.text = text; self.object = object
+    }
+
+    /// The detector for a registry CLIP encoder (`clip_vit_l14_336_at240`: MVFA's levels 6/12/18/24,
+    /// bottleneck 768; `clip_test`: 1/2/3/4, 48): adapters at the tower's quarter points.
+    public static func forEncoder(_ name: String, text: AnomalyTextMode = .learned, object: String = "Brain") throws -> CLIPAnomalyConfig {
+        guard case .clip(let c) = try EncoderRegistry.spec(name).architecture else {
+            throw AnomalyModelError.badConfig("encoder '\(name)' is not a CLIP ViT (the anomaly model needs clip_vit_* or clip_test)")
+        }
+        return CLIPAnomalyConfig(clip: c, text: text, object: object)
     }
 
     public func validate() throws {
@@ -126,15 +144,17 @@ public final class CLIPAnomalyDetector {
         try withNoGrad { AnomalyMemoryBank(try tokens(augment ? FewShotAugment.augment(shots) : shots)) }
     }
 
-    /// Maps and scores for images [B, 3, S, S] (no gradient).
-    public func predict(_ images: Tensor, bank: AnomalyMemoryBank? = nil) throws -> AnomalyPrediction {
-        try withNoGrad {
+    /// Maps and scores for images [B, 3, S, S] (no gradient); maps at `outputSize` (default S×S:
+    /// the patch grid is upsampled straight to it, so maps can be made at a source image's size).
+    public func predict(_ images: Tensor, bank: AnomalyMemoryBank? = nil, outputSize: Size2D? = nil) throws -> AnomalyPrediction {
+        let size = outputSize ?? Size2D(imageSize, imageSize)
+        return try withNoGrad {
             let t = try tokens(images), text = try textFeatures()
-            var p = AnomalyPrediction(map: AnomalyMaps.zeroShotMap(t.seg, text: text, imageSize: imageSize),
+            var p = AnomalyPrediction(map: AnomalyMaps.zeroShotMap(t.seg, text: text, size: size),
                                       score: AnomalyMaps.detScore(t.det, text: text))
             if let bank {
-                p.fewShotMap = AnomalyMaps.fewShotMap(t.seg, bank: bank.seg, imageSize: imageSize)
-                let det = AnomalyMaps.fewShotMap(t.det, bank: bank.det, imageSize: imageSize)
+                p.fewShotMap = AnomalyMaps.fewShotMap(t.seg, bank: bank.seg, size: size)
+                let det = AnomalyMaps.fewShotMap(t.det, bank: bank.det, size: Size2D(imageSize, imageSize))   // score at S×S, as the reference
                 p.fewShotScore = det.mean(axes: [1, 2])
             }
             return p
