@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "AxialImagingTests", dependencies: ["AxialTestSupport", "AxialImaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore", "AxialTestSupport"]),
         .testTarget(name: "AxialCoreTests", dependencies: ["AxialCore", "AxialTestSupport"]),
-        .testTarget(name: "AxialEvalTests", dependencies: ["AxialTestSupport", "AxialEval"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialEvalTests", dependencies: ["AxialTestSupport", "AxialEval", "AxialPipeline"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AxialPipelineTests", dependencies: ["AxialTestSupport", "AxialPipeline", .product(name: "Yams", package: "Yams")]),
         // The CLI itself (config merge through swift-argument-parser, flag table vs AxialConfig.schema).
         .testTarget(name: "axialTests", dependencies: ["axial"]),

@@ -12,7 +12,7 @@ struct Axial: AsyncParsableCommand {
     /// arguments (`ConfigArguments.merge`: flag > config > default).
     static func main() async {
         do {
-            let arguments = try ConfigArguments.merge(Array(CommandLine.arguments.dropFirst()))
+            let arguments = try ConfigArguments.merge(schema: CommandSchema.schema, Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
         } catch {

@@ -20,13 +20,13 @@ struct PretrainCommand: ParsableCommand {
             """)
 
     @OptionGroup var configFile: ConfigFileOption
-    @Option(help: "Ingest output folder (with manifest.csv).") var input: String
-    @Option(help: "Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2).") var lesions: String?
+    @Option(help: .path("Ingest output folder (with manifest.csv).")) var input: String
+    @Option(help: .path("Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2).")) var lesions: String?
     @Option(name: .customLong("lesion-format"), help: "deeplesion or axial (default: detected from the header).") var lesionFormat: String?
     @Option(help: "Encoder architecture (registry name, e.g. vit_small_moco, vit_conv_small, vit_test).") var arch: String
     @Option(help: "Training steps.") var steps: Int
     @Option(help: "Slices per batch (two views each).") var batch: Int
-    @Option(help: "Output folder.") var out: String
+    @Option(help: .path("Output folder.")) var out: String
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
     @Option(help: "Base learning rate (scaled by batch/256).") var lr: Double = 1e-4
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay.") var weightDecay: Double = 0.1

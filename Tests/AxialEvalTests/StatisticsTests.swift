@@ -6,6 +6,7 @@ import FoundationXML
 import AxialTestSupport
 import Testing
 @testable import AxialEval
+@testable import AxialPipeline
 
 func isWellFormedXML(_ url: URL) -> Bool {
     guard let parser = XMLParser(contentsOf: url) else { return false }

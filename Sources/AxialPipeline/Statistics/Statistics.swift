@@ -1,4 +1,5 @@
 import AxialCore
+import AxialEval
 import AxialStore
 import Foundation
 
