@@ -7,7 +7,7 @@ import Testing
 
 /// The CLIP-family registry entries, their manifests and the `ImageEncoder` path `axial extract` uses.
 @Suite struct CLIPEncoderRegistryTests {
-    static let names = ["clip_vit_b16", "clip_vit_b16_gelu", "clip_vit_l14", "clip_vit_l14_336", "clip_vit_l14_336_at240", "biomedclip", "clip_rn50"]
+    static let names = ["clip_vit_b16", "clip_vit_b16_gelu", "clip_vit_l14", "clip_vit_l14_336", "clip_vit_l14_336_at240", "biomedclip", "clip_rn50", "clip_test"]
     static let manifests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Manifests/encoders").standardizedFileURL
 
@@ -38,7 +38,7 @@ import Testing
 
     @Test func featureWidthsAreTheOpenCLIPEmbeddings() throws {
         let dims = try Self.names.map { try EncoderRegistry.spec($0).featureDimension }
-        #expect(dims == [512, 512, 768, 768, 768, 512, 1024])
+        #expect(dims == [512, 512, 768, 768, 768, 512, 1024, 48])
         guard case .clip(let mvfa) = try EncoderRegistry.spec("clip_vit_l14_336_at240").architecture else { Issue.record("arch"); return }
         #expect(mvfa.vision.gridSize == 17)
     }

@@ -56,7 +56,7 @@ extension EncoderRegistry {
         EncoderPreprocessing(inputSize: size, mean: clipMean, std: clipStd, interpolation: "bicubic", cropPct: 1.0)
     }
 
-    /// clip_vit_b16 (QuickGELU, OpenAI), clip_vit_b16_gelu (open_clip ViT-B-16), clip_vit_l14, clip_vit_l14_336, clip_vit_l14_336_at240 (MVFA), biomedclip, clip_rn50.
+    /// clip_vit_b16 (QuickGELU, OpenAI), clip_vit_b16_gelu (open_clip ViT-B-16), clip_vit_l14, clip_vit_l14_336, clip_vit_l14_336_at240 (MVFA), clip_test (tiny), biomedclip, clip_rn50.
     static var clipFamilySpecs: [EncoderSpec] {
         let openai = "OpenAI CLIP via open_clip: open_clip.create_model('%@', pretrained='openai') state_dict() saved as .safetensors, or the OpenAI %@.pt → Tools/convert_weights.py"
         func src(_ model: String, _ file: String) -> String { String(format: openai, model, file) }
@@ -72,6 +72,9 @@ extension EncoderRegistry {
                         weightsSource: src("ViT-L-14-336", "ViT-L-14-336px"), weightKeyMap: clipKeys),
             EncoderSpec(name: "clip_vit_l14_336_at240", architecture: .clip(.vitL14_336.withImageSize(240)), preprocessing: clipPreprocessing(240),
                         weightsSource: src("ViT-L-14-336", "ViT-L-14-336px") + " (run at 240², 17×17 patches, as MVFA)", weightKeyMap: clipKeys),
+            EncoderSpec(name: "clip_test", architecture: .clip(.test), preprocessing: clipPreprocessing(32),
+                        weightsSource: "none (tiny random-init test CLIP: --random-init; anomaly adapters after blocks 1/2/3/4)",
+                        weightKeyMap: clipKeys),
             EncoderSpec(name: "biomedclip", architecture: .biomedclip(.base), preprocessing: clipPreprocessing(224),
                         weightsSource: "hf-hub microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224: open_clip_pytorch_model.bin → Tools/convert_weights.py",
                         weightKeyMap: biomedclipKeys),
