@@ -6,7 +6,7 @@
 #   Tools/check_real_data.sh [--skip-encoders]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-py=${AXIAL_PYTHON:-$( [ -x /tmp/venv/bin/python ] && echo /tmp/venv/bin/python || echo python3 )}
+py=$(Tools/python-env)
 status=0
 if [ "${1:-}" != "--skip-encoders" ]; then Tools/check_encoders.sh || status=1; fi
 swift build -c release -Xswiftc -enable-testing --product axial >&2 || exit 1

@@ -20,6 +20,8 @@ public struct TaskClass: Sendable, Equatable, Codable {
     public var id: String
     /// Multi-label / binary: the clinical-table column holding this class's 0/1 label.
     public var column: String?
+
+    public init(name: String, id: String, column: String?) { self.name = name; self.id = id; self.column = column }
 }
 
 /// A task definition, read from `Manifests/tasks/<name>.yaml`.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import AxialImaging
+import AxialPipeline
 import Foundation
 
 /// `axial inspect <file-or-folder> [--json]`: the series found, per series.
@@ -14,16 +14,12 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report: InspectionReport
-        do { report = try InspectionReport(inspecting: URL(fileURLWithPath: path)) } catch {
+        let output: AxialPipeline.Inspect.Output
+        do { output = try AxialPipeline.Inspect.run(path: URL(fileURLWithPath: path), json: json) } catch {
             throw ValidationError("\(error)")
         }
-        if json {
-            print(try report.json())
-            for p in report.problems { FileHandle.standardError.write(Data("problem: \(p.path): \(p.reason)\n".utf8)) }
-        } else {
-            print(report.text)
-        }
-        if report.series.isEmpty { throw ExitCode(1) }
+        print(output.report)
+        for p in output.problems { FileHandle.standardError.write(Data((p + "\n").utf8)) }
+        if !output.foundSeries { throw ExitCode(1) }
     }
 }

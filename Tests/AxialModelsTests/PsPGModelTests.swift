@@ -1,21 +1,12 @@
 import AxialNN
 import AxialTensor
+import AxialTestSupport
 import Foundation
 import Testing
 @testable import AxialModels
 
-/// max |a − b| / max |b|, +∞ when the shapes differ or either side holds a NaN or an Inf (so a
-/// comparison can never pass on non-finite values).
-func pspgError(_ a: Tensor, _ b: Tensor) -> Float {
-    guard a.shape == b.shape else { return .infinity }
-    let x = a.scalars, y = b.scalars
-    var d: Float = 0, s: Float = 1e-6
-    for i in x.indices {
-        guard x[i].isFinite && y[i].isFinite else { return .infinity }
-        d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i]))
-    }
-    return d / s
-}
+/// max |a − b| / max(max |b|, 1e-6); +∞ on a shape mismatch or any NaN / Inf (AxialTestSupport).
+func pspgError(_ a: Tensor, _ b: Tensor) -> Float { relativeError(a, b, floor: 1e-6) }
 
 /// Tests/AxialModelsTests/Fixtures/pspg_model.safetensors from Tools/goldens/make_pspg_goldens.py.
 struct PsPGFixture: @unchecked Sendable {

@@ -4,7 +4,7 @@ Tiny random-init models built with the real libraries (open_clip 3.3, timm, tran
 fixed seeds. Each fixture file holds the state dict under its own names (prefix `sd.`), the inputs
 and the outputs, including intermediate block outputs (taken with forward hooks on the blocks).
 
-    /tmp/venv/bin/python Tools/goldens/make_clip_goldens.py
+    "$(Tools/python-env)" Tools/goldens/make_clip_goldens.py
     → Tests/AxialModelsTests/Fixtures/clip/{clip_vit,clip_pos_embed,biomedclip,clip_resnet}.safetensors
 """
 import json, os, types

@@ -9,7 +9,7 @@ All models are random-init with a fixed seed, then every floating parameter / pe
 (N(0, 0.05) added; BatchNorm running_var drawn from U(0.5, 1.5)) so that zero biases, unit norms and
 identity BatchNorms cannot hide mistakes. Models run in eval mode, F32, on CPU. See README.md.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_encoder_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_encoder_goldens.py
 """
 import json
 import math

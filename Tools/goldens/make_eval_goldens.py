@@ -6,7 +6,7 @@ imbalance, all-tied scores, multi-label with unknowns (-1) and a one-valued clas
 unknowns) and sklearn's values for them. Bootstrap intervals are checked with explicit resample
 index lists (the RNGs differ), using Axial's documented skip rules.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_eval_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_eval_goldens.py
 """
 import json
 import os

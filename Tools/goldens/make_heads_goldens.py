@@ -4,7 +4,7 @@ Builds each head in PyTorch with the same structure and parameter names as the S
 runs a zero-padded batch of bags with a mask, and exports weights, inputs, outputs (logits,
 attention), the loss, the gradient of every parameter, and the losses of a few optimizer steps.
 
-    /tmp/venv/bin/python Tools/goldens/make_heads_goldens.py
+    "$(Tools/python-env)" Tools/goldens/make_heads_goldens.py
     → Tests/AxialModelsTests/Fixtures/heads.safetensors
 """
 import json, math, os

@@ -1,6 +1,6 @@
 """MoCo v3 + LeCL step goldens for Tests/AxialModelsTests (MoCoTests.swift).
 
-Usage: /tmp/venv/bin/python Tools/goldens/make_moco_goldens.py
+Usage: "$(Tools/python-env)" Tools/goldens/make_moco_goldens.py
 Writes Tests/AxialModelsTests/Fixtures/moco_step.safetensors.
 
 Two consecutive MoCo v3 steps (facebookresearch/moco-v3 + KatherLab/CLEAR LeCL order) from fixed

@@ -13,7 +13,7 @@ and sched.plateau.lrs (ReduceLROnPlateau).
 End to end (float32): e2e.<model>.param.<key> initial weights, e2e.<model>.x / .y data,
 e2e.<model>.losses the 50 per-step AdamW training losses.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_nn_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_nn_goldens.py
 """
 import math
 import os

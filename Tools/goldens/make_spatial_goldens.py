@@ -10,7 +10,7 @@ float64 on float32-representable inputs, except 'nearest' (index math is float32
 either way; values are copies). Batch-norm training cases also store NAME.running_mean and
 NAME.running_var after the in-place update.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_spatial_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_spatial_goldens.py
 """
 import json
 import os

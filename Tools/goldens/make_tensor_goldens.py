@@ -6,7 +6,7 @@ float values), the output NAME.out, a fixed random NAME.R of the output's shape,
 d/d in_i of (out * R).sum() for every differentiable input. The header metadata "cases" is a JSON
 object {NAME: [bool per input: differentiable?]}. Computation runs in float64 on the float32 inputs.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_tensor_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_tensor_goldens.py
 """
 import json
 import math

@@ -13,7 +13,7 @@ Writes Tests/AxialModelsTests/Fixtures/tokenizers.json and .../wordpiece_vocab.t
     - hf_fast:   transformers.BertTokenizer (tokenizers backend)      on the raw text
     - hf_slow:   transformers BertTokenizerLegacy (pure Python)        on the raw text
     - open_clip: open_clip.tokenizer.HFTokenizer(clean='whitespace') — what BiomedCLIP runs
-Run: /tmp/venv/bin/python Tools/goldens/make_tokenizer_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_tokenizer_goldens.py
 """
 import collections
 import json

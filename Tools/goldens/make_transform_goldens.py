@@ -1,6 +1,6 @@
 """Goldens for AxialImaging's PIL/torchvision-exact transforms and augmentations.
 
-Run: /tmp/venv/bin/python Tools/goldens/make_transform_goldens.py
+Run: "$(Tools/python-env)" Tools/goldens/make_transform_goldens.py
 Writes Tests/AxialImagingTests/Fixtures/transforms.safetensors (uint8 images as U8, normalised
 tensors as F32). Every augmentation is evaluated with FIXED parameters (a crop box, a brightness
 factor, a blur sigma, ...) through the exact torchvision / PIL call that MoCo v3 / LeCL use, so the

@@ -7,7 +7,7 @@ For each model the fixture holds its state dict under timm's own key names (`<mo
 an input batch and the outputs: `features` = forward_head(forward_features(x), pre_logits=True),
 `logits`, `forward_features`, and every block's (ViT) or stage's (MambaOut) output.
 
-    /tmp/venv/bin/python Tools/goldens/make_vit_goldens.py
+    "$(Tools/python-env)" Tools/goldens/make_vit_goldens.py
     → Tests/AxialModelsTests/Fixtures/encoders/vit.safetensors, mambaout.safetensors
 """
 import json, math, os

@@ -3,7 +3,7 @@ timm's vision_transformer `checkpoint_filter_fn` applies when a checkpoint's pos
 from the model's: bicubic, align_corners False, antialias True by default in timm 1.0.31), plus the
 antialias=False variant (plain PyTorch bicubic, A = -0.75).
 
-    /tmp/venv/bin/python Tools/goldens/make_vit_posembed_goldens.py
+    "$(Tools/python-env)" Tools/goldens/make_vit_posembed_goldens.py
     → Tests/AxialModelsTests/Fixtures/encoders/vit_posembed.safetensors
       pe [1, 1 + 14·14, 8] (random) and out/<h>x<w>/aa<0|1> [1, 1 + h·w, 8] for each grid below;
       vit/pe6 [1, 37, 16] + vit_test-at-32/aa1: a tiny timm ViT (img 48 → grid 6) pos_embed
