@@ -70,7 +70,7 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         }
         // A prompt file naming a missing image.
         var entries = try JSONSerialization.jsonObject(with: Data(contentsOf: prompts)) as! [[String: Any]]
-        entries[1]["img_name"] = "nope.png"
+        entries[0]["img_name"] = "nope.png"
         let bad = dir.appendingPathComponent("bad.json")
         try JSONSerialization.data(withJSONObject: entries).write(to: bad)
         #expect { try SegmentDataset.load(prompts: bad, images: images, masks: masks, size: 96) } throws: { e in
@@ -91,7 +91,7 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         let prompts = try makeShapeSet(dir, count: 24)
         var o = SegmentTrainOptions(prompts: prompts, images: dir.appendingPathComponent("images"),
                                     masks: dir.appendingPathComponent("masks"), out: dir.appendingPathComponent("run"))
-        o.model = "clipseg_test"; o.seed = 5; o.epochs = 12; o.batchSize = 6; o.learningRate = 3e-3; o.valFraction = 0.25
+        o.model = "clipseg_test"; o.seed = 5; o.epochs = 20; o.batchSize = 6; o.learningRate = 3e-3; o.valFraction = 0.25
         // Before: the same seeded model, untrained, on the same validation split.
         let before = try PromptSegmenter(model: "clipseg_test", adapters: .none, weights: nil, seed: 5)
         let all = try SegmentDataset.load(prompts: prompts, images: o.images, masks: o.masks, size: 96)
@@ -101,8 +101,9 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         let r = try SegmentStage.train(o)
         let after = try PromptSegmenter.open(r.modelFile)
         let d1 = try SegmentStage.evaluate(after, val, promptKey: "p1", file: "prompts.json").map(\.scores.dice).reduce(0, +) / 6
+        print("segment learning check: validation Dice \(d0) → \(d1) in \(r.epochsRun) epochs")
         #expect(abs(d1 - r.bestValidationDice) < 1e-9)
-        #expect(d1 > d0 + 0.25 && d1 > 0.6, "validation Dice before \(d0), after \(d1)")
+        #expect(d1 > d0 + 0.3 && d1 > 0.65, "validation Dice before \(d0), after \(d1)")
         #expect(r.trainLoss.last! < r.trainLoss.first!)
         // test stage writes per-image and per-class tables.
         let t = try SegmentStage.test(after, prompts: prompts, images: o.images, masks: o.masks, promptKey: "p2",
