@@ -1,10 +1,11 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Release builds drop libm's errno so sqrt/exp vectorise (see shared PERFORMANCE notes).
+// libm's errno is dropped so sqrt/exp vectorise (see shared PERFORMANCE notes). Release builds keep
+// Swift's preconditions and bounds checks (-O, not -Ounchecked): shape checks stay on in tests and
+// in the product.
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-fno-math-errno"]),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -12,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "axial", targets: ["axial"]),
+        .library(name: "AxialCore", targets: ["AxialCore"]),
         .library(name: "AxialTensor", targets: ["AxialTensor"]),
         .library(name: "AxialNN", targets: ["AxialNN"]),
         .library(name: "AxialModels", targets: ["AxialModels"]),
@@ -39,17 +41,21 @@ let package = Package(
                 .linkedLibrary("gdcmIOD"), .linkedLibrary("gdcmDICT"),
             ]),
 
+        // Foundation-only pieces every floor shares, each once: atomic writer, CSV, SHA-256,
+        // seeded generators, prefetcher, sendable pointer.
+        .target(name: "AxialCore"),
+
         // Engine.
-        .target(name: "AxialTensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "AxialTensor", dependencies: ["CBLAS", "AxialCore"], swiftSettings: fastMath),
         .target(name: "AxialNN", dependencies: ["AxialTensor"], swiftSettings: fastMath),
         .target(name: "AxialModels", dependencies: ["AxialNN", "CZlib"], resources: [.copy("Resources")], swiftSettings: fastMath),
 
         // Imaging and storage.
         .target(name: "AxialImaging", dependencies: ["CGDCM", "CNIfTI", "CPNG", "CZlib", "AxialTensor"], swiftSettings: fastMath),
-        .target(name: "AxialStore", dependencies: ["CHDF5"], swiftSettings: fastMath),
+        .target(name: "AxialStore", dependencies: ["CHDF5", "AxialCore"], swiftSettings: fastMath),
 
-        // Evaluation: metrics, splits, tasks, statistics, SVG plots, synthetic cohorts.
-        .target(name: "AxialEval", dependencies: ["AxialStore", .product(name: "Yams", package: "Yams")]),
+        // Evaluation: metrics, splits, tasks, statistics, SVG plots.
+        .target(name: "AxialEval", dependencies: ["AxialCore", "AxialStore", .product(name: "Yams", package: "Yams")]),
 
         // Stages and CLI.
         .target(
@@ -61,13 +67,25 @@ let package = Package(
             dependencies: ["AxialPipeline", "AxialEval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
-        .testTarget(name: "AxialTensorTests", dependencies: ["AxialTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialNNTests", dependencies: ["AxialNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialModelsTests", dependencies: ["AxialModels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialImagingTests", dependencies: ["AxialImaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore"]),
-        .testTarget(name: "AxialEvalTests", dependencies: ["AxialEval"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialPipeline", .product(name: "Yams", package: "Yams")]),
+        // Development (not in the product): bench workloads, encoder checks, experiments; called by Tools/.
+        .executableTarget(
+            name: "axial-dev",
+            dependencies: ["AxialPipeline", "AxialTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/axial-dev",
+            swiftSettings: fastMath),
+        // Shared by the test targets (and axial-dev's workloads): one GradCheck, NaN-aware
+        // comparisons, synthetic cohorts.
+        .target(name: "AxialTestSupport", dependencies: ["AxialPipeline", "AxialEval", "AxialTensor"], path: "Tests/AxialTestSupport",
+                swiftSettings: fastMath),
+
+        .testTarget(name: "AxialTensorTests", dependencies: ["AxialTestSupport", "AxialTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialNNTests", dependencies: ["AxialTestSupport", "AxialNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialModelsTests", dependencies: ["AxialTestSupport", "AxialModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialImagingTests", dependencies: ["AxialTestSupport", "AxialImaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore", "AxialTestSupport"]),
+        .testTarget(name: "AxialCoreTests", dependencies: ["AxialCore", "AxialTestSupport"]),
+        .testTarget(name: "AxialEvalTests", dependencies: ["AxialTestSupport", "AxialEval"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialTestSupport", "AxialPipeline", .product(name: "Yams", package: "Yams")]),
         // The CLI itself (config merge through swift-argument-parser, flag table vs AxialConfig.schema).
         .testTarget(name: "axialTests", dependencies: ["axial"]),
     ],

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialStore
 import Foundation
 
@@ -60,9 +61,7 @@ public struct CohortLabels: Sendable, Equatable {
     /// Order-independent fingerprint of (patient, labels), FNV-1a 64, hex.
     public var fingerprint: String {
         let lines = zip(patientIDs, labels).map { "\($0)\t\($1.map(String.init).joined(separator: ","))" }.sorted()
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in lines.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        let hex = String(h, radix: 16)
+        let hex = String(fnv1a64(lines.joined(separator: "\n")), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
@@ -84,7 +83,7 @@ public enum Cohort {
     /// warnings) if there is any error, else returns the labels and the warnings.
     public static func load(table url: URL, task: TaskSpec, featureFiles: Set<String>? = nil) throws -> (labels: CohortLabels, report: CohortReport) {
         let table: CSVTable
-        do { table = try CSVTable.read(url) } catch let e as StoreError {
+        do { table = try CSVTable.read(url) } catch let e as FileError {
             throw EvalError.io(path: url.path, reason: e.description)
         }
         let result = check(table, path: url.path, task: task, featureFiles: featureFiles)

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialStore
 import Foundation
 
@@ -56,7 +57,7 @@ public enum Splitter {
     /// group is shuffled, the groups are concatenated and dealt round-robin to the folds. Each fold
     /// then holds ⌊n_c/K⌋ or ⌈n_c/K⌉ items of every stratum c, and fold sizes differ by at most one.
     /// Returns the fold of each item.
-    public static func stratifiedKFold(strata: [Int], folds k: Int, rng: inout SeededGenerator) -> [Int] {
+    public static func stratifiedKFold(strata: [Int], folds k: Int, rng: inout SplitMix64) -> [Int] {
         precondition(k >= 2, "need at least 2 folds, got \(k)")
         var assignment = [Int](repeating: 0, count: strata.count)
         var position = 0
@@ -74,7 +75,7 @@ public enum Splitter {
     /// positive items and gives each of its items to the subset that most wants that label (ties:
     /// the subset that most wants items overall, then at random). Items without any positive label
     /// go last to the subsets that most want items. Returns the subset of each item.
-    public static func iterativeStratification(labels: [[Int]], ratios: [Double], rng: inout SeededGenerator) -> [Int] {
+    public static func iterativeStratification(labels: [[Int]], ratios: [Double], rng: inout SplitMix64) -> [Int] {
         let n = labels.count, m = ratios.count
         precondition(m >= 2, "need at least 2 subsets")
         let total = ratios.reduce(0, +)
@@ -121,7 +122,7 @@ public enum Splitter {
 
     /// Splits `items` into (held-out, rest) with `fraction` held out, stratified: per stratum
     /// round(n_c·fraction) items (single-label), or iterative stratification (multi-label).
-    static func holdOut(_ items: [Int], cohort: CohortLabels, fraction: Double, rng: inout SeededGenerator) -> (held: [Int], rest: [Int]) {
+    static func holdOut(_ items: [Int], cohort: CohortLabels, fraction: Double, rng: inout SplitMix64) -> (held: [Int], rest: [Int]) {
         guard fraction > 0, items.count >= 2 else { return ([], items) }
         var held: [Int] = [], rest: [Int] = []
         if cohort.task.kind == .multilabel {
@@ -149,7 +150,7 @@ public enum Splitter {
         precondition(validationFraction >= 0 && validationFraction < 1, "validation fraction \(validationFraction) must be in [0, 1)")
         let sorted = cohort.patientIDs.indices.sorted { cohort.patientIDs[$0] < cohort.patientIDs[$1] }
         let ordered = CohortLabels(task: cohort.task, patientIDs: sorted.map { cohort.patientIDs[$0] }, labels: sorted.map { cohort.labels[$0] })
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let assignment: [Int]
         let method: String
         if cohort.task.kind == .multilabel {
@@ -245,7 +246,7 @@ public enum Splitter {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
             try AtomicFile.write(try enc.encode(splits), to: url)
-        } catch let e as StoreError {
+        } catch let e as FileError {
             throw EvalError.io(path: url.path, reason: e.description)
         }
     }

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialStore
 import Foundation
 
@@ -46,7 +47,7 @@ public struct Predictions: Sendable {
         var seen: [String: String] = [:]
         for (name, url) in files {
             let table: CSVTable
-            do { table = try CSVTable.read(url) } catch let e as StoreError { throw EvalError.predictions(path: url.path, line: nil, reason: e.description) }
+            do { table = try CSVTable.read(url) } catch let e as FileError { throw EvalError.predictions(path: url.path, line: nil, reason: e.description) }
             if task == nil { task = try infer(table.header, path: url.path) }
             let data = try parse(table, task: task!, path: url.path)
             for id in data.patientIDs {
@@ -176,7 +177,7 @@ public enum StatisticsStage {
         var written: [String] = []
         func write(_ name: String, _ text: String) throws {
             let url = out.appendingPathComponent(name)
-            do { try AtomicFile.write(Data(text.utf8), to: url) } catch let e as StoreError { throw EvalError.io(path: url.path, reason: e.description) }
+            do { try AtomicFile.write(Data(text.utf8), to: url) } catch let e as FileError { throw EvalError.io(path: url.path, reason: e.description) }
             written.append(name)
         }
         let names = t.classes.map(\.name)
@@ -317,7 +318,7 @@ public enum StatisticsStage {
     /// attention`): attention against z (mm), one line per window.
     public static func attentionPlots(_ url: URL) throws -> [(patient: String, svg: String)] {
         let table: CSVTable
-        do { table = try CSVTable.read(url) } catch let e as StoreError { throw EvalError.predictions(path: url.path, line: nil, reason: e.description) }
+        do { table = try CSVTable.read(url) } catch let e as FileError { throw EvalError.predictions(path: url.path, line: nil, reason: e.description) }
         let cols = try ["patient_id", "slice_index", "z_mm", "window", "attention"].map { name -> Int in
             guard let i = table.header.firstIndex(of: name) else {
                 throw EvalError.predictions(path: url.path, line: 1, reason: "no column '\(name)' (columns: \(table.header.joined(separator: ", ")))")

@@ -1,3 +1,4 @@
+import AxialCore
 // Per-class, macro and micro metrics over a patients × classes table, and their bootstrap CIs.
 //
 // Semantics (documented in statistics.md too):
@@ -167,7 +168,7 @@ public struct BootstrapSummary: Sendable, Equatable {
 public enum Bootstrap {
     /// Resample index lists. `strata` (one key per patient) enables the stratified variant.
     public static func resampleIndices(count: Int, options: BootstrapOptions, strata: [Int]? = nil) -> [[Int]] {
-        var rng = SeededGenerator(seed: options.seed)
+        var rng = SplitMix64(seed: options.seed)
         var groups: [[Int]] = [Array(0..<count)]
         if options.stratified, let strata {
             precondition(strata.count == count, "strata (\(strata.count)) must have one key per patient (\(count))")

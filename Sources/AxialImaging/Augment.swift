@@ -1,3 +1,4 @@
+import AxialCore
 import AxialTensor
 import Foundation
 
@@ -418,22 +419,14 @@ public enum MoCoViews {
 }
 
 /// Per-sample generators: a pure function of (seed, step, index), so a batch's views do not
-/// depend on which thread makes them or in which order (SplitMix64 finaliser over the words).
+/// depend on which thread makes them or in which order (`SplitMix64.mix` over the words).
 public enum AugmentSeed {
-    @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
     /// The generator for sample `index` of training step `step` (`stream` separates uses).
     public static func generator(seed: UInt64, step: Int, index: Int, stream: UInt64 = 0) -> RandomGenerator {
-        var h = mix(seed ^ 0x4158_4941_4C41_5547)   // "AXIALAUG"
-        h = mix(h ^ stream)
-        h = mix(h ^ UInt64(bitPattern: Int64(step)))
-        h = mix(h ^ UInt64(bitPattern: Int64(index)))
+        var h = SplitMix64.mix(seed ^ 0x4158_4941_4C41_5547)   // "AXIALAUG"
+        h = SplitMix64.mix(h ^ stream)
+        h = SplitMix64.mix(h ^ UInt64(bitPattern: Int64(step)))
+        h = SplitMix64.mix(h ^ UInt64(bitPattern: Int64(index)))
         return RandomGenerator(seed: h)
     }
 }

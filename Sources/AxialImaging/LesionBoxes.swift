@@ -1,3 +1,4 @@
+import AxialCore
 import Foundation
 
 /// A lesion bounding box in pixel coordinates of a slice: `x1 < x2` (left → right),
@@ -103,7 +104,7 @@ public struct LesionTable: Sendable {
 
     /// Reads either format (chosen by the header).
     public static func read(_ url: URL) throws -> LesionTable {
-        let rows = try CSVRows.read(url)
+        let rows = try LesionTable.readRows(url)
         guard let header = rows.first else { throw LesionError.unreadable(path: url.path, reason: "empty file") }
         if header.fields.contains("File_name") || header.fields.contains("Bounding_boxes") {
             return try deepLesion(rows, path: url.path)
@@ -133,7 +134,7 @@ public struct LesionTable: Sendable {
         return LesionBox(x1: v[0], y1: v[1], x2: v[2], y2: v[3], referenceWidth: reference?.0, referenceHeight: reference?.1)
     }
 
-    static func deepLesion(_ rows: [CSVRows.Row], path: String) throws -> LesionTable {
+    static func deepLesion(_ rows: [CSV.Record], path: String) throws -> LesionTable {
         let header = rows[0].fields
         let c = try columns(header, ["File_name", "Bounding_boxes"], path: path)
         let keyIndex = header.firstIndex(of: "Key_slice_index"), sizeIndex = header.firstIndex(of: "Image_size")
@@ -168,7 +169,7 @@ public struct LesionTable: Sendable {
         return table
     }
 
-    static func axial(_ rows: [CSVRows.Row], path: String) throws -> LesionTable {
+    static func axial(_ rows: [CSV.Record], path: String) throws -> LesionTable {
         let header = rows[0].fields
         let c = try columns(header, ["patient_id", "slice_index", "x1", "y1", "x2", "y2"], path: path)
         let series = header.firstIndex(of: "series_uid"), pathIndex = header.firstIndex(of: "path")
@@ -207,12 +208,10 @@ public struct LesionTable: Sendable {
     }
 }
 
-/// A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF) that keeps each record's
-/// first line number for error messages. (AxialImaging does not depend on AxialStore's CSV.)
-enum CSVRows {
-    struct Row { var fields: [String]; var line: Int }
-
-    static func read(_ url: URL) throws -> [Row] {
+extension LesionTable {
+    /// The records of a lesion CSV (RFC 4180, `AxialCore.CSV`) with their line numbers; read and
+    /// parse failures become `LesionError`s naming the file.
+    static func readRows(_ url: URL) throws -> [CSV.Record] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw LesionError.unreadable(path: url.path, reason: error.localizedDescription)
@@ -220,41 +219,8 @@ enum CSVRows {
         guard let text = String(data: data, encoding: .utf8) else {
             throw LesionError.unreadable(path: url.path, reason: "not UTF-8 text")
         }
-        return try parse(text, path: url.path)
-    }
-
-    static func parse(_ text: String, path: String) throws -> [Row] {
-        var rows = [Row](), fields = [String](), field = [UInt8]()
-        var line = 1, rowLine = 1, quoted = false, afterQuote = false, any = false
-        let bytes = Array(text.utf8)
-        var i = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
-        func endField() { fields.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true); afterQuote = false }
-        while i < bytes.count {
-            let b = bytes[i]
-            if quoted {
-                if b == UInt8(ascii: "\"") {
-                    if i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "\"") { field.append(b); i += 1 }
-                    else { quoted = false; afterQuote = true }
-                } else {
-                    if b == UInt8(ascii: "\n") { line += 1 }
-                    field.append(b)
-                }
-            } else if b == UInt8(ascii: ",") {
-                endField(); any = true
-            } else if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
-                if b == UInt8(ascii: "\r") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "\n") { i += 1 }
-                endField(); rows.append(Row(fields: fields, line: rowLine)); fields.removeAll()
-                line += 1; rowLine = line; any = false
-            } else if b == UInt8(ascii: "\"") && field.isEmpty && !afterQuote {
-                quoted = true; any = true
-            } else {
-                if afterQuote { throw LesionError.malformedRow(path: path, line: line, reason: "text after a closing quote") }
-                field.append(b); any = true
-            }
-            i += 1
+        do { return try CSV.records(text, path: url.path) } catch FileError.csv(_, let line, let reason) {
+            throw LesionError.malformedRow(path: url.path, line: line, reason: reason)
         }
-        if quoted { throw LesionError.malformedRow(path: path, line: rowLine, reason: "unterminated quoted field") }
-        if any || !field.isEmpty || !fields.isEmpty { endField(); rows.append(Row(fields: fields, line: rowLine)) }
-        return rows
     }
 }

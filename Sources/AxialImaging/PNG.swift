@@ -1,3 +1,4 @@
+import AxialCore
 import CPNG
 import CZlib
 import Foundation
@@ -20,19 +21,14 @@ public struct Image8: Sendable, Equatable {
 /// PNG reading (libpng's simplified API) and writing (our own encoder over zlib: IHDR, one IDAT,
 /// IEND; CRC-32 and the deflate stream from zlib), 8-bit gray and RGB.
 public enum PNG {
-    /// Writes `image` to `url` atomically: a temporary `.name.tmp-…` in the same folder, then
-    /// `rename(2)`. `fast` (the default): filter None with zlib's run-length strategy at level 1
+    /// Writes `image` to `url` atomically (`AtomicFile`: a temporary `.name.tmp-…` in the same
+    /// folder, then `rename(2)`). `fast` (the default): filter None with zlib's run-length strategy at level 1
     /// (measured on windowed CT slices: the fastest of levels 1–6 × {default, RLE, filtered,
     /// Huffman-only} × {None, Sub, Up}, and also the smallest files); else filter Up with zlib
     /// level 6 (smaller for photographs). The pixels are identical either way.
     public static func write(_ image: Image8, to url: URL, fast: Bool = true) throws {
-        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(tag)")
-        try withEncoded(image, fast: fast, path: url.path) { try writeFile($0, to: temporary.path, reportAs: url.path) }
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
-            throw ImagingError.unreadable(path: url.path, reason: "cannot rename PNG into place: \(reason)")
+        try AtomicFile.withTemporary(for: url) { temporary in
+            try withEncoded(image, fast: fast, path: url.path) { try writeFile($0, to: temporary.path, reportAs: url.path) }
         }
     }
 

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialTensor
 import Foundation
 
@@ -97,13 +98,8 @@ public struct SyntheticCT: Sendable {
             for i in 0..<plane { pixels[i] = Int16(hu[k * plane + i] + 1024) }
             let bytes = slice(k: k, sopUID: sopUID, frameUID: frameUID, pixels: pixels)
             let url = folder.appendingPathComponent(String(format: "IM%04d.dcm", k + 1))
-            let tmp = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
-            do {
-                try Data(bytes).write(to: tmp)
-                if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-                try FileManager.default.moveItem(at: tmp, to: url)
-            } catch {
-                throw ImagingError.unreadable(path: url.path, reason: "cannot write synthetic slice: \(error.localizedDescription)")
+            do { try AtomicFile.write(Data(bytes), to: url) } catch {
+                throw ImagingError.unreadable(path: url.path, reason: "cannot write synthetic slice: \(error)")
             }
             urls.append(url)
         }

@@ -10,8 +10,6 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case missing(path: String, object: String)
     /// A dataset or attribute is there but has the wrong type, shape or value.
     case invalid(path: String, object: String, reason: String)
-    /// A CSV file could not be parsed or lacks a column.
-    case csv(path: String, line: Int, reason: String)
     /// A file could not be written / renamed.
     case io(path: String, reason: String)
 
@@ -20,7 +18,6 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case .hdf5(let p, let o, let r): return "\(p): HDF5 error on '\(o)': \(r)"
         case .missing(let p, let o): return "\(p): missing '\(o)'"
         case .invalid(let p, let o, let r): return "\(p): '\(o)': \(r)"
-        case .csv(let p, let l, let r): return "\(p):\(l): \(r)"
         case .io(let p, let r): return "\(p): \(r)"
         }
     }

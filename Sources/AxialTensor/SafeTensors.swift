@@ -134,7 +134,7 @@ public enum SafeTensors {
     public enum WriteType: String, Sendable { case F32, F16 }
 
     /// Writes `tensors` (keys sorted, data 8-byte aligned header) and `metadata` as
-    /// `__metadata__`, to a temporary file in the same folder renamed over `url` at the end.
+    /// `__metadata__`, atomically (`AtomicFile`: a temporary in the same folder renamed over `url`).
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL, dtype: WriteType = .F32) throws {
         let keys = tensors.keys.sorted()
         var header: [String: Any] = [:]
@@ -166,16 +166,8 @@ public enum SafeTensors {
                 }
             }
         }
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try out.write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else {
-                throw SafeTensorsError.unwritable(path: url.path, reason: "rename failed: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw SafeTensorsError.unwritable(path: url.path, reason: error.localizedDescription)
+        do { try AtomicFile.write(out, to: url) } catch FileError.io(_, let reason) {
+            throw SafeTensorsError.unwritable(path: url.path, reason: reason)
         }
     }
 }

@@ -6,13 +6,13 @@ struct Axial: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axial",
         abstract: "Axial: CT studies to windowed slices, slice embeddings, HDF5 features and attention heads.",
-        subcommands: [InitCommand.self, Inspect.self, Ingest.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, Demo.self, BenchCommand.self, CheckEncoderCommand.self, PretrainCommand.self, PretrainProbeCommand.self, SegmentCommand.self])
+        subcommands: [InitCommand.self, Inspect.self, Ingest.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, Demo.self, PretrainCommand.self, SegmentCommand.self])
 
     /// As `AsyncParsableCommand.main`, after merging a stage command's `--config` section into the
     /// arguments (`ConfigArguments.merge`: flag > config > default).
     static func main() async {
         do {
-            let arguments = try ConfigArguments.merge(Array(CommandLine.arguments.dropFirst()))
+            let arguments = try ConfigArguments.merge(schema: CommandSchema.schema, Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
         } catch {

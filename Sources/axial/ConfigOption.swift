@@ -24,11 +24,11 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         do {
-            try AxialConfig.writeTemplate(to: URL(fileURLWithPath: out), force: force)
+            try AxialConfig.writeTemplate(CommandSchema.schema, to: URL(fileURLWithPath: out), force: force)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        print("wrote \(out) (sections: \(AxialConfig.sectionNames.joined(separator: ", "))); set the required keys, then run e.g. `axial ingest --config \(out)`")
+        print("wrote \(out) (sections: \(CommandSchema.schema.sectionNames.joined(separator: ", "))); set the required keys, then run e.g. `axial ingest --config \(out)`")
     }
 }

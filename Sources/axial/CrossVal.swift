@@ -14,11 +14,11 @@ struct CrossValCommand: ParsableCommand {
         abstract: "Patient-level stratified K-fold training of a MIL head (ABMIL, gated ABMIL, PMA, PsPG) on HDF5 slice features.")
 
     @OptionGroup var configFile: ConfigFileOption
-    @Option(help: "Folder of <patient>.h5 feature files.") var features: String
-    @Option(help: "Clinical table (CSV: patient_id + label columns).") var table: String
-    @Option(help: "Task name (Manifests/tasks/<name>.yaml) or a task YAML path.") var task: String
+    @Option(help: .path("Folder of <patient>.h5 feature files.")) var features: String
+    @Option(help: .path("Clinical table (CSV: patient_id + label columns).")) var table: String
+    @Option(help: .nameOrPath("Task name (Manifests/tasks/<name>.yaml) or a task YAML path.")) var task: String
     @Option(help: "Head: abmil, abmil-gated, pma or pspg.") var head: HeadKind
-    @Option(help: "Output folder (task.yaml, splits.json, fold-*/…).") var out: String
+    @Option(help: .path("Output folder (task.yaml, splits.json, fold-*/…).")) var out: String
     @Option(help: "Number of folds.") var folds = 5
     @Option(help: "Seed of the splits, initialisation and bag sampling.") var seed: UInt64 = 0
     @Option(help: "Maximum epochs (early stopping on validation loss).") var epochs = 32
@@ -26,16 +26,16 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: "Weight decay (Adam, L2).") var weightDecay: Float = 0
     @Option(help: "Bags per batch.") var batch = 64
     @Option(help: "Maximum rows per bag (0: no limit); key slices are kept, the rest sampled.") var maxBag = 512
-    @Option(help: "Windows to use, comma-separated (default: all in the files).") var windows: String?
-    @Option(help: "CSV of key slices (patient_id, slice_index) kept when a bag is cut to --max-bag.") var keySlices: String?
+    @Option(help: .list("Windows to use, comma-separated (default: all in the files).")) var windows: String?
+    @Option(help: .path("CSV of key slices (patient_id, slice_index) kept when a bag is cut to --max-bag.")) var keySlices: String?
     @Option(help: "Epochs without validation-loss improvement before stopping.") var patience = 8
     @Option(help: "Fraction of the training patients held out for validation.") var validationFraction = 0.2
     @Option(help: "Head width (default: the head's).") var hidden: Int?
     @Option(help: "PMA seeds k (default 1).") var seeds: Int?
-    @Option(help: "PsPG: class-name embeddings (safetensors).") var classEmbeddings: String?
+    @Option(help: .path("PsPG: class-name embeddings (safetensors).")) var classEmbeddings: String?
     @Option(help: "PsPG: encode the class names with this text tower: clip_vit_b16 (OpenAI, QuickGELU), clip_vit_b16_gelu (open_clip ViT-B-16 LAION/DataComp) or biomedclip.") var textEncoder: ClassNameEncoder.Kind?
-    @Option(help: "PsPG: the text tower's open_clip checkpoint (.safetensors).") var textWeights: String?
-    @Option(help: "PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.") var textVocab: String?
+    @Option(help: .path("PsPG: the text tower's open_clip checkpoint (.safetensors).")) var textWeights: String?
+    @Option(help: .path("PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.")) var textVocab: String?
     @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate
     @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
 
@@ -66,11 +66,11 @@ struct DeployCommand: ParsableCommand {
         commandName: "deploy", abstract: "Score a cohort with one or several trained fold models (mean ensemble).")
 
     @OptionGroup var configFile: ConfigFileOption
-    @Option(parsing: .upToNextOption, help: "Crossval folders and/or model.safetensors files.") var models: [String]
-    @Option(help: "Folder of <patient>.h5 feature files.") var features: String
-    @Option(help: "Output folder (task.yaml, patient_preds.csv, slice_attention.csv).") var out: String
-    @Option(help: "Clinical table with labels (optional; scores every feature file without it).") var table: String?
-    @Option(help: "CSV of key slices (patient_id, slice_index).") var keySlices: String?
+    @Option(parsing: .upToNextOption, help: .path("Crossval folders and/or model.safetensors files.")) var models: [String]
+    @Option(help: .path("Folder of <patient>.h5 feature files.")) var features: String
+    @Option(help: .path("Output folder (task.yaml, patient_preds.csv, slice_attention.csv).")) var out: String
+    @Option(help: .path("Clinical table with labels (optional; scores every feature file without it).")) var table: String?
+    @Option(help: .path("CSV of key slices (patient_id, slice_index).")) var keySlices: String?
 
     func run() throws {
         var o = DeployOptions(models: models.map { URL(fileURLWithPath: $0) }, features: URL(fileURLWithPath: features), out: URL(fileURLWithPath: out))

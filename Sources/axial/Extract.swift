@@ -23,7 +23,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Encoder name (see the list above).")
     var encoder: String
 
-    @Option(help: ".safetensors weights under the source library's names (timm / MoCo v3 after Tools/convert_weights.py).")
+    @Option(help: .path(".safetensors weights under the source library's names (timm / MoCo v3 after Tools/convert_weights.py)."))
     var weights: String?
 
     @Flag(name: .customLong("random-init"), help: "Use random initial weights (tests, demo) instead of --weights.")
@@ -32,10 +32,10 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Seed of --random-init.")
     var seed: UInt64 = 0
 
-    @Option(help: "Ingest output folder (with manifest.csv), or a DICOM / NIfTI file or folder.")
+    @Option(help: .path("Ingest output folder (with manifest.csv), or a DICOM / NIfTI file or folder."))
     var input: String
 
-    @Option(help: "Output folder for <patient_id>.h5 files.")
+    @Option(help: .path("Output folder for <patient_id>.h5 files."))
     var out: String
 
     @Option(name: .customLong("input-size"), help: "ViT encoders: input size other than the registry's (e.g. 256); the checkpoint's position embedding is resampled (timm bicubic).")
@@ -45,19 +45,19 @@ struct ExtractCommand: ParsableCommand {
     var batch = 32
 
     @Option(help: "float32 or float16 for feats.")
-    var dtype = "float32"
+    var dtype: FeaturePrecision = .float32
 
     @Option(help: "Process only shard i of n (by patient), e.g. 0/4.")
     var shard = "0/1"
 
-    @Option(help: "Comma-separated window labels of the manifest to embed (default: all); for DICOM / NIfTI input the windows to apply: preset names or W<width>/L<level> (default: abdomen).")
+    @Option(help: .list("Comma-separated window labels of the manifest to embed (default: all); for DICOM / NIfTI input the windows to apply: preset names or W<width>/L<level> (default: abdomen)."))
     var windows: String?
 
-    @Option(name: .customLong("window-file"), help: "DICOM / NIfTI input: YAML file of window presets (shape of Manifests/windows.yaml).")
+    @Option(name: .customLong("window-file"), help: .path("DICOM / NIfTI input: YAML file of window presets (shape of Manifests/windows.yaml)."))
     var windowFile: String?
 
     @Option(help: "DICOM / NIfTI input: separate (one image per window) or stacked (windows as RGB channels).")
-    var channels = "separate"
+    var channels: ChannelMode = .separate
 
     @Option(help: "DICOM / NIfTI input: resize slices to N×N before preprocessing (as ingest --size).")
     var size: Int?
@@ -71,21 +71,17 @@ struct ExtractCommand: ParsableCommand {
     func validate() throws {
         if weights == nil && !randomInit { throw ValidationError("give --weights <file.safetensors> or --random-init") }
         if weights != nil && randomInit { throw ValidationError("--weights and --random-init exclude each other") }
-        if FeaturePrecision(rawValue: dtype) == nil { throw ValidationError("--dtype must be float32 or float16, got '\(dtype)'") }
     }
 
     func run() throws {
         do {
             if let threads { Extract.setWorkerThreads(threads) }
-            guard let mode = ChannelMode(rawValue: channels) else {
-                throw PipelineError.invalidOption(option: "--channels", reason: "expected separate or stacked, got '\(channels)'")
-            }
             let options = ExtractOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out), encoder: encoder,
                 weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed, batchSize: batch,
-                precision: FeaturePrecision(rawValue: dtype)!, shard: try Shard.parse(shard),
+                precision: dtype, shard: try Shard.parse(shard),
                 windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil,
-                windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: mode, size: size,
+                windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: channels, size: size,
                 inputSize: inputSize)
             let summary = try Extract.run(options)
             print(summary.text)

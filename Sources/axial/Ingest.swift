@@ -17,17 +17,17 @@ struct Ingest: ParsableCommand {
 
     @OptionGroup var configFile: ConfigFileOption
 
-    @Argument(help: "Folder tree (or single file) with DICOM series and/or NIfTI volumes.")
+    @Argument(help: .path("Folder tree (or single file) with DICOM series and/or NIfTI volumes."))
     var input: String
 
-    @Option(name: .long, help: "Output folder.")
+    @Option(name: .long, help: .path("Output folder."))
     var out: String
 
-    @Option(help: "Comma-separated windows: preset names or W<width>/L<level>.")
+    @Option(help: .list("Comma-separated windows: preset names or W<width>/L<level>."))
     var windows = "abdomen"
 
     @Option(help: "separate: one gray PNG per window; stacked: one RGB PNG with up to 3 windows as channels.")
-    var channels: String = "separate"
+    var channels: ChannelMode = .separate
 
     @Option(help: "Resize slices to N×N pixels (bilinear up, area-average down). Default: keep the matrix.")
     var size: Int?
@@ -35,7 +35,7 @@ struct Ingest: ParsableCommand {
     @Option(help: "Process only shard i of n (by patient), e.g. 0/4, for job arrays.")
     var shard: String = "0/1"
 
-    @Option(name: .customLong("window-file"), help: "YAML file of window presets (shape of Manifests/windows.yaml).")
+    @Option(name: .customLong("window-file"), help: .path("YAML file of window presets (shape of Manifests/windows.yaml)."))
     var windowFile: String?
 
     @Flag(help: "No progress output (the summary is still printed).")
@@ -45,12 +45,9 @@ struct Ingest: ParsableCommand {
         do {
             var presets = CTWindow.presets
             if let f = windowFile { presets = try WindowPresets.load(URL(fileURLWithPath: f)) }
-            guard let mode = ChannelMode(rawValue: channels) else {
-                throw PipelineError.invalidOption(option: "--channels", reason: "expected separate or stacked, got '\(channels)'")
-            }
             let options = IngestOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out),
-                windows: try CTWindow.parseList(windows, presets: presets), channels: mode, size: size,
+                windows: try CTWindow.parseList(windows, presets: presets), channels: channels, size: size,
                 shard: try Shard.parse(shard), progress: quiet ? .quiet : nil)
             let summary = try AxialPipeline.Ingest.run(options)
             print(summary.text)

@@ -20,13 +20,13 @@ struct PretrainCommand: ParsableCommand {
             """)
 
     @OptionGroup var configFile: ConfigFileOption
-    @Option(help: "Ingest output folder (with manifest.csv).") var input: String
-    @Option(help: "Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2).") var lesions: String?
+    @Option(help: .path("Ingest output folder (with manifest.csv).")) var input: String
+    @Option(help: .path("Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2).")) var lesions: String?
     @Option(name: .customLong("lesion-format"), help: "deeplesion or axial (default: detected from the header).") var lesionFormat: String?
     @Option(help: "Encoder architecture (registry name, e.g. vit_small_moco, vit_conv_small, vit_test).") var arch: String
     @Option(help: "Training steps.") var steps: Int
     @Option(help: "Slices per batch (two views each).") var batch: Int
-    @Option(help: "Output folder.") var out: String
+    @Option(help: .path("Output folder.")) var out: String
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
     @Option(help: "Base learning rate (scaled by batch/256).") var lr: Double = 1e-4
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay.") var weightDecay: Double = 0.1
@@ -52,37 +52,6 @@ struct PretrainCommand: ParsableCommand {
         do {
             let result = try Pretrain.run(o, progressStyle: quiet ? .quiet : nil)
             print(result.text)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
-    }
-}
-
-/// Hidden: `axial pretrain-probe --out <dir>` — the LeCL evidence experiment (Tools/experiments/lecl_probe.sh).
-struct PretrainProbeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pretrain-probe", abstract: "Linear-probe comparison: initialisation vs MoCo v3 vs LeCL on a synthetic cohort.",
-        shouldDisplay: false)
-    @Option(help: "Working folder (cohort + runs).") var out: String
-    @Option var arch = "vit_test"
-    @Option var steps = 1000
-    @Option var batch = 32
-    @Option var size = 32
-    @Option var patients = 30
-    @Option(name: .customLong("slices-per-patient")) var slicesPerPatient = 10
-    @Option(name: .customLong("weight-w")) var weightW: Float = 1.0
-    @Option var lr: Double = 0.05
-    @Option var temperature: Float = 0.2
-    @Option var seed: UInt64 = 0
-
-    func run() throws {
-        do {
-            let scores = try PretrainProbe.experiment(folder: URL(fileURLWithPath: out), arch: arch, steps: steps, batch: batch, size: size,
-                                                      patients: patients, slicesPerPatient: slicesPerPatient, weight: weightW, lr: lr,
-                                                      temperature: temperature, seed: seed)
-            print("probe summary (\(arch), \(steps) steps, batch \(batch), \(size) px, seed \(seed)):")
-            for s in scores { print("  " + s.line) }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

@@ -9,13 +9,13 @@ struct Statistics: ParsableCommand {
 
     @OptionGroup var configFile: ConfigFileOption
 
-    @Option(help: "A crossval folder (fold-*/patient_preds.csv), a deploy folder (patient_preds.csv) or one CSV file.")
+    @Option(help: .path("A crossval folder (fold-*/patient_preds.csv), a deploy folder (patient_preds.csv) or one CSV file."))
     var preds: String
 
-    @Option(help: "Output folder (statistics.csv, statistics_per_fold.csv, statistics.md, SVG plots).")
+    @Option(help: .path("Output folder (statistics.csv, statistics_per_fold.csv, statistics.md, SVG plots)."))
     var out: String
 
-    @Option(help: "Task name (Manifests/tasks/<name>.yaml) or YAML path; default: <preds>/task.yaml, else inferred from the columns.")
+    @Option(help: .nameOrPath("Task name (Manifests/tasks/<name>.yaml) or YAML path; default: <preds>/task.yaml, else inferred from the columns."))
     var task: String?
 
     @Option(help: "Decision threshold on the scores for F1 / precision / recall (binary and multi-label).")

@@ -1,9 +1,11 @@
+import AxialCore
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialEval
 
 func syntheticSingleLabel(_ n: Int, classes: Int, seed: UInt64, kind: TaskKind = .multiclass) -> CohortLabels {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let names = (0..<classes).map { "c\($0)" }
     let task = TaskSpec(name: "t", kind: kind, classes: names.map { TaskClass(name: $0, id: $0, column: nil) }, labelColumn: "y")
     // Imbalanced class sizes: class c drawn with weight c+1.
@@ -16,10 +18,10 @@ func syntheticSingleLabel(_ n: Int, classes: Int, seed: UInt64, kind: TaskKind =
 }
 
 func syntheticMultiLabel(_ n: Int, seed: UInt64) -> CohortLabels {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let prevalence = [0.5, 0.3, 0.15, 0.08, 0.04, 0.25]
     let task = TaskSpec(name: "ml", kind: .multilabel, classes: prevalence.indices.map { TaskClass(name: "l\($0)", id: "l\($0)", column: "l\($0)") })
-    let labels = (0..<n).map { _ in prevalence.map { rng.unitDouble() < $0 ? 1 : (rng.unitDouble() < 0.05 ? -1 : 0) } }
+    let labels = (0..<n).map { _ in prevalence.map { rng.nextUniform() < $0 ? 1 : (rng.nextUniform() < 0.05 ? -1 : 0) } }
     return CohortLabels(task: task, patientIDs: (0..<n).map { "m\($0)" }, labels: labels)
 }
 
@@ -77,7 +79,7 @@ func checkPartition(_ s: Splits, _ cohort: CohortLabels) {
         }
         var iterative = 0.0, random = 0.0
         for seed in 0..<10 as Range<UInt64> {
-            var rng = SeededGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             iterative += spread(Splitter.iterativeStratification(labels: cohort.labels, ratios: Array(repeating: 1, count: k), rng: &rng))
             var order = Array(0..<cohort.count)
             rng.shuffle(&order)

@@ -3,14 +3,9 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import AxialTestSupport
 import Testing
 @testable import AxialEval
-
-func temporaryFolder(_ tag: String) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("axial-\(tag)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-}
 
 func isWellFormedXML(_ url: URL) -> Bool {
     guard let parser = XMLParser(contentsOf: url) else { return false }

@@ -1,5 +1,6 @@
 import AxialStore
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialEval
 

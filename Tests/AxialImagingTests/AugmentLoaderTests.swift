@@ -1,5 +1,6 @@
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialImaging
 

@@ -1,2 +1,3 @@
+import AxialTestSupport
 import Testing
 @testable import AxialImaging

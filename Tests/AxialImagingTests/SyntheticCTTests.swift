@@ -1,4 +1,6 @@
+import AxialCore
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialImaging
 import AxialTensor

@@ -1,5 +1,6 @@
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialImaging
 
@@ -60,8 +61,7 @@ func expectClose(_ got: [Float], _ want: Tensor, tolerance: Float = 1e-6, _ name
     let w = want.scalars
     #expect(got.count == w.count, "\(name): \(got.count) vs \(w.count) values")
     guard got.count == w.count else { return }
-    var worst: Float = 0
-    for i in 0..<w.count { worst = max(worst, abs(got[i] - w[i])) }
+    let worst = maxAbsDifference(got, w)
     #expect(worst <= tolerance, "\(name): max |Δ| \(worst)")
 }
 

@@ -1,6 +1,7 @@
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 

@@ -2,6 +2,7 @@ import AxialNN
 import AxialTensor
 import Foundation
 import Testing
+import AxialTestSupport
 @testable import AxialModels
 
 /// Fixtures/clipseg.safetensors from Tools/goldens/make_clipseg_goldens.py (transformers 5.25
@@ -20,17 +21,8 @@ struct CLIPSegFixture: @unchecked Sendable {
     func sub(_ prefix: String) -> [String: Tensor] { EncoderWeights.subtree(tensors, prefix: prefix) }
 }
 
-/// max |a − b| / max |b|; +∞ when shapes differ or either side holds a NaN / ±∞ (so it fails).
-func segRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    guard a.shape == b.shape else { return .infinity }
-    let x = a.scalars, y = b.scalars
-    var d: Float = 0, s: Float = 1e-6
-    for i in x.indices {
-        guard x[i].isFinite, y[i].isFinite else { return .infinity }
-        d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i]))
-    }
-    return d / s
-}
+/// AxialTestSupport's NaN-aware max |a − b| / max |b| (scale floor 1e-6; +∞ on NaN / Inf / shape mismatch).
+func segRelativeError(_ a: Tensor, _ b: Tensor) -> Float { encoderError(a, b) }
 
 func expectSegClose(_ a: Tensor, _ b: Tensor, _ tol: Float = 1e-4, _ what: String) {
     let e = segRelativeError(a, b)

@@ -1,6 +1,7 @@
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 
@@ -27,14 +28,6 @@ struct EncoderFixture: Sendable {
     }
 }
 
-/// max |a − b| / max |b| (the output's scale).
-func encoderError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    let x = a.scalars, y = b.scalars
-    var d: Float = 0, s: Float = 1e-6
-    for i in x.indices { d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i])) }
-    return d / s
-}
 
 func clipConfig(_ c: [String: Any]) -> CLIPConfig {
     let v = c["vision"] as! [String: Any], t = c["text"] as! [String: Any]

@@ -1,6 +1,7 @@
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 
@@ -25,14 +26,6 @@ struct HeadGoldens {
     }
 }
 
-/// max |a − b| / max(max |b|, 1e-3).
-func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    let x = a.scalars, y = b.scalars
-    var d: Float = 0, s: Float = 1e-3
-    for i in x.indices { d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i])) }
-    return d / s
-}
 
 func goldenLoss(_ name: String, _ head: MILHead, _ out: HeadOutput, _ g: HeadGoldens) -> Tensor {
     let y = g.tensors["targets_multilabel"]!

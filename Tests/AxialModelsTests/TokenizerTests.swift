@@ -1,4 +1,5 @@
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 

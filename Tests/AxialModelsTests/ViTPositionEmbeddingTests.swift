@@ -1,6 +1,7 @@
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialModels
 
@@ -12,7 +13,7 @@ import Testing
     }
 
     static func maxDiff(_ a: Tensor, _ b: Tensor) -> Float {
-        zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        a.shape == b.shape ? maxAbsDifference(a.scalars, b.scalars) : .infinity
     }
 
     @Test(arguments: [(16, 16), (10, 10), (12, 18), (14, 14), (7, 21)])

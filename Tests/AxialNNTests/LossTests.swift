@@ -1,4 +1,5 @@
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialNN
 import AxialTensor
@@ -42,7 +43,7 @@ let lossCases: [String: @Sendable ([Tensor]) -> Tensor] = [
         let ins = NNGoldens.group("\(name).in")
         let inputs = (0..<ins.count).map { ins[String($0)]! }
         let f = lossCases[name]!
-        let failures = finiteDifferenceCheck(inputs[0], epsilon: 1e-2, atol: 2e-3, rtol: 2e-2) { x in
+        let failures = GradCheck.scalar(inputs[0], epsilon: 1e-2, atol: 2e-3, rtol: 2e-2) { x in
             var xs = inputs; xs[0] = x
             return f(xs)
         }
@@ -54,7 +55,7 @@ let lossCases: [String: @Sendable ([Tensor]) -> Tensor] = [
     @Test(arguments: ["asl_pair", "asl_sigmoid"])
     func aslUndetachedWeightFiniteDifferences(_ name: String) {
         let x = NNGoldens.t("\(name).in.0"), y = NNGoldens.t("\(name).in.1")
-        let failures = finiteDifferenceCheck(x, epsilon: 1e-2) { asymmetricLoss($0, y, detachFocalWeight: false) }
+        let failures = GradCheck.scalar(x, epsilon: 1e-2) { asymmetricLoss($0, y, detachFocalWeight: false) }
         #expect(failures.isEmpty, "\(failures.prefix(4))")
     }
 }

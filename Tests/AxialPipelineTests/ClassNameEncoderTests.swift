@@ -3,6 +3,7 @@ import AxialModels
 import AxialNN
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
 

@@ -3,14 +3,9 @@ import AxialModels
 import AxialStore
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
-
-func temporaryFolder(_ name: String) -> URL {
-    let u = FileManager.default.temporaryDirectory.appendingPathComponent("axial-\(name)-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-    return u
-}
 
 @Suite struct BagsTests {
     @Test func sampleKeepsKeySlicesAndOrder() {

@@ -1,6 +1,7 @@
 import AxialImaging
 import AxialStore
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
 

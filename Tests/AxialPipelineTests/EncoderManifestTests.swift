@@ -1,5 +1,6 @@
 import AxialModels
 import Foundation
+import AxialTestSupport
 import Testing
 import Yams
 

@@ -3,6 +3,7 @@ import AxialModels
 import AxialStore
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
 
@@ -80,7 +81,7 @@ func runPython(_ code: String, _ args: [String]) throws -> String? {
             let x = pre.batch([PlanarImage8(try PNG.read(path))])
             let y = withNoGrad { model.encode(x) }.scalars
             let row = Array(f.row(i))
-            let err = zip(row, y).map { abs($0 - $1) }.max()!
+            let err = maxAbsDifference(Array(row), Array(y))
             #expect(err < 1e-5, "row \(i): \(err)")
         }
 

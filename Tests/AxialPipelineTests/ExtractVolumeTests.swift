@@ -2,6 +2,7 @@ import AxialImaging
 import AxialModels
 import AxialStore
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
 
@@ -32,7 +33,7 @@ import Testing
             let (fa, _) = try FeatureStore.read(viaIngest.appendingPathComponent("\(p).h5"))
             let (fb, _) = try FeatureStore.read(direct.appendingPathComponent("\(p).h5"))
             #expect(fa.count == fb.count && fa.sliceIndex == fb.sliceIndex && fa.zMM == fb.zMM && fa.window == fb.window)
-            let err = zip(fa.feats, fb.feats).map { abs($0 - $1) }.max() ?? .infinity
+            let err = maxAbsDifference(fa.feats, fb.feats)
             #expect(err <= 1e-5, "\(p): max |Δ| \(err)")
             // Spacing from the volume (x, y, z), through series.json for the ingest folder.
             #expect(fa.metadata.spacingMM.map { ($0 * 1e6).rounded() / 1e6 } == [0.8, 0.8, 2.5])

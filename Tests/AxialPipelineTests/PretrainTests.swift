@@ -3,6 +3,7 @@ import AxialNN
 import AxialStore
 import AxialTensor
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialPipeline
 

@@ -4,6 +4,7 @@ import AxialNN
 import AxialTensor
 import Foundation
 import Testing
+import AxialTestSupport
 @testable import AxialPipeline
 
 /// A synthetic 2D set: a bright disc or square on a dark noisy background, mask = the shape,

@@ -1,13 +1,7 @@
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import AxialStore
-
-func temporaryFolder(_ tag: String) -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("axial-store-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 /// A small store with values that are exact in float16 (multiples of 1/8 under 64), so both
 /// precisions round-trip exactly.

@@ -2,6 +2,7 @@ import ArgumentParser
 import AxialImaging
 import AxialPipeline
 import Foundation
+import AxialTestSupport
 import Testing
 @testable import axial
 
@@ -30,43 +31,57 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
     let json = try JSONSerialization.jsonObject(with: Data(command._dumpHelp().utf8)) as? [String: Any]
     let info = try #require(json?["command"] as? [String: Any])
     let arguments = try #require(info["arguments"] as? [[String: Any]])
+    var positionals = CommandSchema.swiftTypes(of: command).positionals.makeIterator()
     return arguments.compactMap { a in
         guard (a["shouldDisplay"] as? Bool) ?? true else { return nil }
         let names = (a["names"] as? [[String: Any]]) ?? []
         let long = names.first { ($0["kind"] as? String) == "long" }?["name"] as? String
         let kind = a["kind"] as? String ?? "?"
-        guard let name = long ?? (kind == "positional" ? a["valueName"] as? String : nil) else { return nil }
+        guard let name = long ?? (kind == "positional" ? positionals.next() : nil) else { return nil }
         if ["help", "config", "version"].contains(name) { return nil }
         return FlagInfo(name: name, kind: kind, optional: a["isOptional"] as? Bool ?? false, defaultValue: a["defaultValue"] as? String)
     }
 }
 
 @Suite struct ConfigCLITests {
-    /// `AxialConfig.schema` holds exactly each stage command's visible flags, with the same kind,
-    /// required-ness and default — so the loader, the template and the command line agree.
-    @Test(arguments: AxialConfig.sectionNames)
+    /// The schema derived from each stage command's declarations holds exactly its visible flags,
+    /// with the same kind, required-ness and default, and the value types the loader checks.
+    @Test(arguments: CommandSchema.schema.sectionNames)
     func schemaMatchesTheCommandsFlags(section: String) throws {
         let command = try #require(commands[section], "no command for section \(section)")
-        let spec = try #require(AxialConfig.section(named: section))
+        let spec = try #require(CommandSchema.schema.section(named: section))
         let cli = try flags(of: command)
-        let hint = "keep AxialConfig.schema (Sources/AxialPipeline/Config.swift) in step with `axial \(section)`'s flags"
-        #expect(cli.map(\.name) == spec.keys.map(\.name), "\(hint)")
+        #expect(cli.map(\.name) == spec.keys.map(\.name))
         for f in cli {
             guard let key = spec.key(f.name) else { continue }
-            #expect((f.kind == "flag") == (key.type == .boolean), "\(section).\(f.name): flag vs boolean; \(hint)")
-            #expect((f.kind == "positional") == key.positional, "\(section).\(f.name): positional; \(hint)")
-            #expect(!f.optional == key.required, "\(section).\(f.name): required; \(hint)")
-            if key.type == .boolean { continue }
-            switch key.defaultValue {
-            case nil:
-                #expect(f.defaultValue == nil, "\(section).\(f.name): the command has default \(f.defaultValue ?? ""); \(hint)")
-            case .number(let d)?:
-                #expect(f.defaultValue.flatMap(Double.init).map { abs($0 - d) <= 1e-9 * max(1, abs(d)) } == true,
-                        "\(section).\(f.name): default \(d) vs \(f.defaultValue ?? "none"); \(hint)")
-            case let v?:
-                #expect(f.defaultValue == v.argumentText, "\(section).\(f.name): default \(v) vs \(f.defaultValue ?? "none"); \(hint)")
-            }
+            #expect((f.kind == "flag") == (key.type == .boolean), "\(section).\(f.name): flag vs boolean")
+            #expect((f.kind == "positional") == key.positional, "\(section).\(f.name): positional")
+            #expect(!f.optional == key.required, "\(section).\(f.name): required")
         }
+    }
+
+    /// The value types come from the Swift types and the value names of the declarations.
+    @Test func derivedValueTypes() throws {
+        let s = CommandSchema.schema
+        func key(_ section: String, _ name: String) throws -> ConfigKey { try #require(s.section(named: section)?.key(name), "\(section).\(name)") }
+        #expect(try key("crossval", "lr").type == .number && key("crossval", "lr").defaultValue == .number(1e-4))
+        #expect(try key("crossval", "folds").type == .integer && key("crossval", "folds").defaultValue == .integer(5))
+        #expect(try key("crossval", "seed").type == .integer)
+        #expect(try key("crossval", "hidden").type == .integer && key("crossval", "hidden").defaultValue == nil)
+        #expect(try key("crossval", "features").type == .path && key("crossval", "features").required)
+        #expect(try key("crossval", "task").type == .nameOrPath)
+        #expect(try key("crossval", "windows").type == .commaList)
+        #expect(try key("crossval", "head").type == .choice(["abmil", "abmil-gated", "pma", "pspg"]))
+        #expect(try key("crossval", "prompt-template").type == .string)
+        #expect(try key("deploy", "models").type == .pathList)
+        #expect(try key("ingest", "input").positional && key("ingest", "input").type == .path)
+        #expect(try key("ingest", "windows").defaultValue == .list(["abdomen"]))
+        #expect(try key("ingest", "channels").type == .choice(["separate", "stacked"]))
+        #expect(try key("extract", "dtype").type == .choice(["float32", "float16"]) && key("extract", "dtype").defaultValue == .string("float32"))
+        #expect(try key("extract", "random-init").type == .boolean && key("extract", "random-init").defaultValue == .boolean(false))
+        #expect(try key("statistics", "threshold").type == .number && key("statistics", "threshold").defaultValue == .number(0.5))
+        #expect(try key("pretrain", "clip-grad").type == .number && key("pretrain", "clip-grad").defaultValue == nil)
+        #expect(try key("statistics", "out").help.hasPrefix("Output folder"))
     }
 
     /// flag > config > default, through swift-argument-parser.
@@ -97,7 +112,7 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
             """.write(to: cfg, atomically: true, encoding: .utf8)
         let d = dir.standardizedFileURL.path
 
-        let parsed = try Axial.parseAsRoot(try ConfigArguments.merge(["statistics", "--config", cfg.path, "--bootstrap", "7", "--out", "mine"]))
+        let parsed = try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["statistics", "--config", cfg.path, "--bootstrap", "7", "--out", "mine"]))
         let s = try #require(parsed as? Statistics)
         #expect(s.bootstrap == 7)                      // flag
         #expect(s.out == "mine")                       // flag (relative to the working folder, as typed)
@@ -107,12 +122,12 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         #expect(s.seed == 0 && !s.stratifiedBootstrap) // defaults
         #expect(s.configFile.path == cfg.path)
 
-        let deploy = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["deploy", "--config", cfg.path])) as? DeployCommand)
+        let deploy = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["deploy", "--config", cfg.path])) as? DeployCommand)
         #expect(deploy.models == ["\(d)/runs/a", "\(d)/runs/b"])
-        let deploy2 = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["deploy", "--config", cfg.path, "--models", "m1", "m2"])) as? DeployCommand)
+        let deploy2 = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["deploy", "--config", cfg.path, "--models", "m1", "m2"])) as? DeployCommand)
         #expect(deploy2.models == ["m1", "m2"])
 
-        let cv = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(["crossval", "--config", cfg.path, "--epochs", "2"])) as? CrossValCommand)
+        let cv = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["crossval", "--config", cfg.path, "--epochs", "2"])) as? CrossValCommand)
         #expect(cv.head == .pma && cv.lr == 0.002 && cv.epochs == 2 && cv.folds == 5 && cv.windows == "abdomen,lung")
         #expect(cv.pairLoss == -0.5)                   // negative values survive (`--pair-loss=-0.5`)
         #expect(cv.task == "stage" && cv.table == "\(d)/labels.csv")
@@ -125,7 +140,7 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         let out = dir.appendingPathComponent("axial.yaml").path
         var first = try Axial.parseAsRoot(["init", "--out", out])
         try first.run()
-        #expect(try String(contentsOfFile: out, encoding: .utf8) == AxialConfig.template())
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == AxialConfig.template(CommandSchema.schema))
         var again = try Axial.parseAsRoot(["init", "--out", out])
         #expect(throws: ExitCode.self) { try again.run() }
         var forced = try Axial.parseAsRoot(["init", "--out", out, "--force"])
@@ -140,7 +155,7 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         _ = try SyntheticCT(patientID: "P1", rows: 16, columns: 16, slices: 3).write(to: dir.appendingPathComponent("data/dicom/P1"))
         let cfg = dir.appendingPathComponent("data/axial.yaml")
         // The ingest section of the template with its required keys filled in and two values changed.
-        let template = AxialConfig.template()
+        let template = AxialConfig.template(CommandSchema.schema)
         let start = try #require(template.range(of: "\ningest:\n"))
         let end = try #require(template.range(of: "\n\n", range: start.upperBound..<template.endIndex))
         let block = start.upperBound..<template.index(after: end.lowerBound)   // through the last key's newline
@@ -153,7 +168,7 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         let text = template.replacingCharacters(in: block, with: ingest)
         try text.write(to: cfg, atomically: true, encoding: .utf8)
 
-        var command = try Axial.parseAsRoot(try ConfigArguments.merge(["ingest", "--config", cfg.path, "--size", "8"]))
+        var command = try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["ingest", "--config", cfg.path, "--size", "8"]))
         try command.run()
         let manifest = try String(contentsOf: dir.appendingPathComponent("data/slices/manifest.csv"), encoding: .utf8)
         let rows = manifest.split(separator: "\n")

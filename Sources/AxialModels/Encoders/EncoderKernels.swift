@@ -6,13 +6,6 @@ import Foundation
 // (batch, head) pair, all over raw buffers (see shared PERFORMANCE.md). Only used when grad mode
 // is off; the training path composes the differentiable ops of AxialTensor.
 
-/// A raw pointer that `parallelFor` bodies may capture (each worker writes disjoint rows).
-struct RawPointer: @unchecked Sendable {
-    let p: UnsafeMutablePointer<Float>
-    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
-    init(_ p: UnsafePointer<Float>) { self.p = UnsafeMutablePointer(mutating: p) }
-}
-
 /// A pool of activation buffers reused across forward passes of one model (page-faulting fresh
 /// 77 MB buffers per batch costs more than the GELU written into them). Not thread-safe: one
 /// forward at a time per model (the model holds a lock around its use).
@@ -40,8 +33,8 @@ enum EncoderKernels {
     static func linear(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, weight: Tensor, bias: Tensor?,
                        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false) {
         precondition(weight.shape == [n, k], "linear kernel: weight \(weight.shape) != [\(n), \(k)]")
-        let ap = RawPointer(a), cp = RawPointer(c), wp = RawPointer(weight.storage.pointer)
-        let bp = bias.map { RawPointer($0.storage.pointer) }
+        let ap = SendablePointer(a), cp = SendablePointer(c), wp = SendablePointer(weight.storage.pointer)
+        let bp = bias.map { SendablePointer($0.storage.pointer) }
         let grain = max(1, (1 << 21) / max(n * k, 1))
         parallelFor(m, grain: grain) { r in
             let rows = r.count
@@ -68,8 +61,8 @@ enum EncoderKernels {
     /// LayerNorm of `rows` rows of width `d` (strides `lds`/`ldo`), torch semantics (biased variance).
     static func layerNorm(rows: Int, d: Int, x: UnsafePointer<Float>, ldx: Int, weight: Tensor?, bias: Tensor?, eps: Float,
                           out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let xp = RawPointer(x), op = RawPointer(out)
-        let wp = weight.map { RawPointer($0.storage.pointer) }, bp = bias.map { RawPointer($0.storage.pointer) }
+        let xp = SendablePointer(x), op = SendablePointer(out)
+        let wp = weight.map { SendablePointer($0.storage.pointer) }, bp = bias.map { SendablePointer($0.storage.pointer) }
         parallelFor(rows, grain: max(1, 16384 / max(d, 1))) { r in
             for row in r {
                 let s = xp.p + row * ldx, o = op.p + row * ldo
@@ -96,7 +89,7 @@ enum EncoderKernels {
                           out: UnsafeMutablePointer<Float>) {
         let dim = heads * hd, ld = 3 * dim
         let scale = 1 / Float(hd).squareRoot()
-        let qp = RawPointer(qkv), op = RawPointer(out)
+        let qp = SendablePointer(qkv), op = SendablePointer(out)
         parallelFor(batch * heads) { r in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
             defer { scores.deallocate() }

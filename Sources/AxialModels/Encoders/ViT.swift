@@ -319,7 +319,7 @@ public final class VisionTransformer: Module, ImageEncoder {
         if let pe = patchEmbed as? PatchEmbedding {
             let p = c.patchSize, g = c.gridSize, ch = c.inChannels, k = ch * p * p
             let patches = pool.buffer("patches", b * np * k)
-            let src = RawPointer(x.storage.pointer), dst = RawPointer(patches)
+            let src = SendablePointer(x.storage.pointer), dst = SendablePointer(patches)
             let hw = c.imageSize
             parallelFor(b * np, grain: 16) { r in
                 for row in r {
@@ -340,8 +340,8 @@ public final class VisionTransformer: Module, ImageEncoder {
             t.withUnsafeBufferPointer { hs.update(from: $0.baseAddress!, count: b * np * d) }
         }
         do {
-            let hp = RawPointer(hs), xp = RawPointer(xs)
-            let pos = RawPointer(posEmbed.value.storage.pointer), cls = RawPointer(clsToken.value.storage.pointer)
+            let hp = SendablePointer(hs), xp = SendablePointer(xs)
+            let pos = SendablePointer(posEmbed.value.storage.pointer), cls = SendablePointer(clsToken.value.storage.pointer)
             parallelFor(m, grain: 64) { r in
                 for row in r {
                     let bi = row / n, t = row % n

@@ -1,5 +1,4 @@
-import AxialImaging
-import AxialModels
+import AxialCore
 import AxialStore
 import Foundation
 import Yams
@@ -16,9 +15,9 @@ import Yams
 //       max-bag: 256
 //
 // Keys are the command's long flags, spelled exactly as on the command line (kebab-case:
-// `max-bag`, never `max_bag` or `maxBag`). `AxialConfig.schema` is the one table of what is
-// accepted: the loader, `axial init`'s template and the command-line merge all read it, and a test
-// checks it against the commands' real flags (names, defaults, required-ness). Unknown sections and
+// `max-bag`, never `max_bag` or `maxBag`). A `ConfigSchema` is the one table of what is
+// accepted (the CLI derives it from the commands' flag declarations): the loader, `axial init`'s
+// template and the command-line merge all read it. Unknown sections and
 // keys are errors with a "did you mean" suggestion; a value of the wrong type is an error naming the
 // key and the expected type; `null` (or an empty value) means "not set". Relative paths are
 // resolved against the config file's folder.
@@ -142,6 +141,8 @@ public struct ConfigSection: Sendable {
     public var summary: String
     public var keys: [ConfigKey]
 
+    public init(name: String, summary: String, keys: [ConfigKey]) { self.name = name; self.summary = summary; self.keys = keys }
+
     public func key(_ name: String) -> ConfigKey? { keys.first { $0.name == name } }
 }
 
@@ -149,8 +150,8 @@ public struct ConfigSection: Sendable {
 public enum ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     case unreadable(path: String, reason: String)
     case syntax(path: String, reason: String)
-    case notAMapping(path: String, section: String?, line: Int?)
-    case unknownSection(path: String, section: String, suggestion: String?, line: Int?)
+    case notAMapping(path: String, section: String?, line: Int?, known: [String])
+    case unknownSection(path: String, section: String, suggestion: String?, line: Int?, known: [String])
     case unknownKey(path: String, section: String, key: String, suggestion: String?, line: Int?)
     case type(path: String, section: String, key: String, expected: String, got: String, line: Int?)
     case missing(path: String, section: String, key: String, flag: String)
@@ -162,11 +163,11 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case .unreadable(let p, let r): return "\(p): cannot read the config: \(r)"
         case .syntax(let p, let r): return "\(p): not valid YAML: \(r)"
-        case .notAMapping(let p, let s, let l):
+        case .notAMapping(let p, let s, let l, let known):
             if let s { return "\(at(p, l)): section '\(s)' must be a mapping of keys to values" }
-            return "\(at(p, l)): expected a mapping of sections (\(AxialConfig.sectionNames.joined(separator: ", ")))"
-        case .unknownSection(let p, let s, let sug, let l):
-            return "\(at(p, l)): unknown section '\(s)'\(hint(sug)); sections: \(AxialConfig.sectionNames.joined(separator: ", "))"
+            return "\(at(p, l)): expected a mapping of sections (\(known.joined(separator: ", ")))"
+        case .unknownSection(let p, let s, let sug, let l, let known):
+            return "\(at(p, l)): unknown section '\(s)'\(hint(sug)); sections: \(known.joined(separator: ", "))"
         case .unknownKey(let p, let s, let k, let sug, let l):
             return "\(at(p, l)): unknown key '\(k)' in section '\(s)'\(hint(sug)) — keys are `axial \(s)`'s long flags in kebab-case"
         case .type(let p, let s, let k, let e, let g, let l): return "\(at(p, l)): \(s).\(k): expected \(e), got \(g)"
@@ -192,34 +193,37 @@ public struct AxialConfig: Sendable {
     // MARK: Loading
 
     /// Reads and checks `url`; relative paths in it are resolved against its folder.
-    public static func load(_ url: URL) throws -> AxialConfig {
+    public static func load(_ url: URL, schema: ConfigSchema) throws -> AxialConfig {
         let url = url.standardizedFileURL
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw ConfigError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
         }
-        return try parse(text, path: url.path, baseDirectory: url.deletingLastPathComponent())
+        return try parse(text, path: url.path, baseDirectory: url.deletingLastPathComponent(), schema: schema)
     }
 
     /// Checks YAML `text` against `schema`. `path` names the file in errors; relative paths
     /// are resolved against `baseDirectory`.
-    public static func parse(_ text: String, path: String, baseDirectory: URL) throws -> AxialConfig {
+    public static func parse(_ text: String, path: String, baseDirectory: URL, schema: ConfigSchema) throws -> AxialConfig {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw ConfigError.syntax(path: path, reason: "\(error)")
         }
         var config = AxialConfig(path: path, sections: [:])
         guard let root, !isNull(root) else { return config }
-        guard let top = root.mapping else { throw ConfigError.notAMapping(path: path, section: nil, line: root.mark?.line) }
+        guard let top = root.mapping else { throw ConfigError.notAMapping(path: path, section: nil, line: root.mark?.line, known: schema.sectionNames) }
         for (keyNode, body) in top {
             let name = keyNode.string ?? "\(keyNode)"
             let line = keyNode.mark?.line
-            guard let section = schema.first(where: { $0.name == name }) else {
-                throw ConfigError.unknownSection(path: path, section: name, suggestion: suggestion(for: name, among: sectionNames), line: line)
+            guard let section = schema.section(named: name) else {
+                throw ConfigError.unknownSection(path: path, section: name, suggestion: suggestion(for: name, among: schema.sectionNames), line: line,
+                                                 known: schema.sectionNames)
             }
             var values: [String: ConfigValue] = [:]
             if !isNull(body) {
-                guard let entries = body.mapping else { throw ConfigError.notAMapping(path: path, section: name, line: body.mark?.line ?? line) }
+                guard let entries = body.mapping else {
+                    throw ConfigError.notAMapping(path: path, section: name, line: body.mark?.line ?? line, known: schema.sectionNames)
+                }
                 for (kNode, vNode) in entries {
                     let key = kNode.string ?? "\(kNode)"
                     let kLine = kNode.mark?.line
@@ -348,123 +352,16 @@ public struct AxialConfig: Sendable {
     }
 }
 
-// MARK: - The table
+// MARK: - The schema
 
-extension AxialConfig {
-    public static var sectionNames: [String] { schema.map(\.name) }
-
-    public static func section(named name: String) -> ConfigSection? { schema.first { $0.name == name } }
-
-    /// Every section and key the loader accepts, with defaults and help — the single source of the
-    /// loader, `axial init`'s template and the command-line merge. Keep it in step with the
-    /// commands' flags (Sources/axial/*.swift); `ConfigCLITests` compares the two.
-    public static let schema: [ConfigSection] = {
-        func s(_ v: String) -> ConfigValue { .string(v) }
-        func i(_ v: Int) -> ConfigValue { .integer(v) }
-        func n(_ v: Double) -> ConfigValue { .number(v) }
-        let no = ConfigValue.boolean(false)
-        let quiet = ConfigKey("quiet", .boolean, no, help: "No progress output.")
-        return [
-            ConfigSection(name: "ingest", summary: "DICOM / NIfTI series → windowed 8-bit PNG slices + manifest.csv", keys: [
-                ConfigKey("input", .path, required: true, positional: true, help: "Folder tree (or single file) with DICOM series and/or NIfTI volumes."),
-                ConfigKey("out", .path, required: true, help: "Output folder."),
-                ConfigKey("windows", .commaList, .list(["abdomen"]), help: "Windows: preset names or W<width>/L<level>."),
-                ConfigKey("channels", .choice(ChannelMode.allCases.map(\.rawValue)), s("separate"),
-                          help: "separate: one gray PNG per window; stacked: one RGB PNG with up to 3 windows as channels."),
-                ConfigKey("size", .integer, help: "Resize slices to N×N pixels (bilinear up, area-average down); null keeps the matrix."),
-                ConfigKey("shard", .string, s("0/1"), help: "Process only shard i of n (by patient), e.g. 0/4, for job arrays."),
-                ConfigKey("window-file", .path, help: "YAML file of window presets (shape of Manifests/windows.yaml)."),
-                quiet,
-            ]),
-            ConfigSection(name: "pretrain", summary: "MoCo v3 / LeCL self-supervised pretraining of a slice encoder", keys: [
-                ConfigKey("input", .path, required: true, help: "Ingest output folder (with manifest.csv)."),
-                ConfigKey("lesions", .path, help: "Lesion box CSV (DeepLesion DL_info.csv or Axial's patient_id,slice_index,x1,y1,x2,y2)."),
-                ConfigKey("lesion-format", .choice(["deeplesion", "axial"]), help: "deeplesion or axial (null: detected from the header)."),
-                ConfigKey("arch", .string, required: true, help: "Encoder architecture (registry name, e.g. vit_small_moco, vit_conv_small, vit_test)."),
-                ConfigKey("steps", .integer, required: true, help: "Training steps."),
-                ConfigKey("batch", .integer, required: true, help: "Slices per batch (two views each)."),
-                ConfigKey("out", .path, required: true, help: "Output folder."),
-                ConfigKey("resume", .boolean, no, help: "Continue from <out>/checkpoint.safetensors."),
-                ConfigKey("lr", .number, n(1e-4), help: "Base learning rate (scaled by batch/256)."),
-                ConfigKey("weight-decay", .number, n(0.1), help: "AdamW weight decay."),
-                ConfigKey("warmup", .integer, help: "Warmup steps (null: 10% of steps)."),
-                ConfigKey("weight-w", .number, n(1.0), help: "LeCL weight w of lesion negatives (≤ 0: plain MoCo v3)."),
-                ConfigKey("temperature", .number, n(1.0), help: "Softmax temperature T."),
-                ConfigKey("momentum", .number, n(0.99), help: "Base momentum m0 (ramped to 1 by a half cosine)."),
-                ConfigKey("dim", .integer, i(256), help: "Projector / predictor output dimension."),
-                ConfigKey("mlp-dim", .integer, i(4096), help: "Projector / predictor hidden dimension."),
-                ConfigKey("checkpoint-every", .integer, i(100), help: "Checkpoint every K steps."),
-                ConfigKey("seed", .integer, i(0), help: "Seed (initialisation, sample order, augmentations)."),
-                ConfigKey("size", .integer, i(224), help: "View size in pixels."),
-                ConfigKey("clip-grad", .number, help: "Clip the global gradient norm to this value (null: no clipping)."),
-                ConfigKey("workers", .integer, i(2), help: "Background augmentation threads."),
-                quiet,
-            ]),
-            ConfigSection(name: "extract", summary: "slices → one <patient_id>.h5 of encoder features per patient", keys: [
-                ConfigKey("encoder", .string, required: true, help: "Encoder name: " + EncoderRegistry.names.joined(separator: ", ") + "."),
-                ConfigKey("weights", .path, help: ".safetensors weights under the source library's names (or set random-init)."),
-                ConfigKey("random-init", .boolean, no, help: "Use random initial weights (tests, demo) instead of weights."),
-                ConfigKey("seed", .integer, i(0), help: "Seed of random-init."),
-                ConfigKey("input", .path, required: true, help: "Ingest output folder (with manifest.csv), or a DICOM / NIfTI file or folder."),
-                ConfigKey("out", .path, required: true, help: "Output folder for <patient_id>.h5 files."),
-                ConfigKey("input-size", .integer, help: "ViT encoders: input size other than the registry's (null: the registry's)."),
-                ConfigKey("batch", .integer, i(32), help: "Slices per forward pass."),
-                ConfigKey("dtype", .choice(FeaturePrecision.allCases.map(\.rawValue)), s("float32"), help: "float32 or float16 for feats."),
-                ConfigKey("shard", .string, s("0/1"), help: "Process only shard i of n (by patient), e.g. 0/4."),
-                ConfigKey("windows", .commaList, help: "Window labels of the manifest to embed (null: all); DICOM / NIfTI input: windows to apply (null: abdomen)."),
-                ConfigKey("window-file", .path, help: "DICOM / NIfTI input: YAML file of window presets (shape of Manifests/windows.yaml)."),
-                ConfigKey("channels", .choice(ChannelMode.allCases.map(\.rawValue)), s("separate"),
-                          help: "DICOM / NIfTI input: separate (one image per window) or stacked (windows as RGB channels)."),
-                ConfigKey("size", .integer, help: "DICOM / NIfTI input: resize slices to N×N before preprocessing (null: keep)."),
-                ConfigKey("threads", .integer, help: "Worker threads (null: all cores)."),
-                quiet,
-            ]),
-            ConfigSection(name: "crossval", summary: "patient-level K-fold training of a MIL head on HDF5 features", keys: [
-                ConfigKey("features", .path, required: true, help: "Folder of <patient>.h5 feature files."),
-                ConfigKey("table", .path, required: true, help: "Clinical table (CSV: patient_id + label columns)."),
-                ConfigKey("task", .nameOrPath, required: true, help: "Task name (Manifests/tasks/<name>.yaml) or a task YAML path."),
-                ConfigKey("head", .choice(HeadKind.allCases.map(\.rawValue)), required: true, help: "Head: abmil, abmil-gated, pma or pspg."),
-                ConfigKey("out", .path, required: true, help: "Output folder (task.yaml, splits.json, fold-*/…)."),
-                ConfigKey("folds", .integer, i(5), help: "Number of folds."),
-                ConfigKey("seed", .integer, i(0), help: "Seed of the splits, initialisation and bag sampling."),
-                ConfigKey("epochs", .integer, i(32), help: "Maximum epochs (early stopping on validation loss)."),
-                ConfigKey("lr", .number, n(1e-4), help: "Learning rate (Adam)."),
-                ConfigKey("weight-decay", .number, n(0), help: "Weight decay (Adam, L2)."),
-                ConfigKey("batch", .integer, i(64), help: "Bags per batch."),
-                ConfigKey("max-bag", .integer, i(512), help: "Maximum rows per bag (0: no limit); key slices are kept, the rest sampled."),
-                ConfigKey("windows", .commaList, help: "Windows to use (null: all in the files)."),
-                ConfigKey("key-slices", .path, help: "CSV of key slices (patient_id, slice_index) kept when a bag is cut to max-bag."),
-                ConfigKey("patience", .integer, i(8), help: "Epochs without validation-loss improvement before stopping."),
-                ConfigKey("validation-fraction", .number, n(0.2), help: "Fraction of the training patients held out for validation."),
-                ConfigKey("hidden", .integer, help: "Head width (null: the head's)."),
-                ConfigKey("seeds", .integer, help: "PMA seeds k (null: 1)."),
-                ConfigKey("class-embeddings", .path, help: "PsPG: class-name embeddings (safetensors)."),
-                ConfigKey("text-encoder", .choice(ClassNameEncoder.Kind.allCases.map(\.rawValue)),
-                          help: "PsPG: encode the class names with this text tower."),
-                ConfigKey("text-weights", .path, help: "PsPG: the text tower's open_clip checkpoint (.safetensors)."),
-                ConfigKey("text-vocab", .path, help: "PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer."),
-                ConfigKey("prompt-template", .string, s(ClassNameEncoder.defaultTemplate), help: "PsPG: prompt template for the class names ({name} is replaced)."),
-                ConfigKey("pair-loss", .number, n(0), help: "PsPG: weight of the pair co-occurrence loss (0: off)."),
-            ]),
-            ConfigSection(name: "deploy", summary: "score a cohort with trained fold models (mean ensemble)", keys: [
-                ConfigKey("models", .pathList, required: true, help: "Crossval folders and/or model.safetensors files."),
-                ConfigKey("features", .path, required: true, help: "Folder of <patient>.h5 feature files."),
-                ConfigKey("out", .path, required: true, help: "Output folder (task.yaml, patient_preds.csv, slice_attention.csv)."),
-                ConfigKey("table", .path, help: "Clinical table with labels (null: score every feature file)."),
-                ConfigKey("key-slices", .path, help: "CSV of key slices (patient_id, slice_index)."),
-            ]),
-            ConfigSection(name: "statistics", summary: "AUROC / AUPRC with bootstrap CIs, F1, plots from patient_preds.csv", keys: [
-                ConfigKey("preds", .path, required: true, help: "A crossval folder, a deploy folder or one patient_preds.csv."),
-                ConfigKey("out", .path, required: true, help: "Output folder (statistics.csv, statistics_per_fold.csv, statistics.md, SVG plots)."),
-                ConfigKey("task", .nameOrPath, help: "Task name or YAML path (null: <preds>/task.yaml, else inferred from the columns)."),
-                ConfigKey("threshold", .number, n(0.5), help: "Decision threshold on the scores for F1 / precision / recall."),
-                ConfigKey("bootstrap", .integer, i(1000), help: "Bootstrap resamples for the 95% CIs (0: no CIs)."),
-                ConfigKey("seed", .integer, i(0), help: "Seed of the bootstrap."),
-                ConfigKey("stratified-bootstrap", .boolean, no, help: "Resample within label strata instead of plain patient resampling."),
-                ConfigKey("no-attention-plots", .boolean, no, help: "Skip the per-patient attention plots."),
-            ]),
-        ]
-    }()
+/// Every section and key the loader accepts, with defaults and help — the single source of the
+/// loader, `axial init`'s template and the command-line merge. The CLI derives it from the stage
+/// commands' own flag declarations (`Sources/axial/CommandSchema.swift`), so a flag is declared once.
+public struct ConfigSchema: Sendable {
+    public var sections: [ConfigSection]
+    public init(_ sections: [ConfigSection]) { self.sections = sections }
+    public var sectionNames: [String] { sections.map(\.name) }
+    public func section(named name: String) -> ConfigSection? { sections.first { $0.name == name } }
 }
 
 // MARK: - The template (`axial init`)
@@ -473,7 +370,7 @@ extension AxialConfig {
     /// A config with every section and key at its default (`null` where there is none), each key
     /// under a one-line comment. Generated from `schema`, so it parses and holds exactly the keys
     /// the loader accepts.
-    public static func template() -> String {
+    public static func template(_ schema: ConfigSchema) -> String {
         var lines = [
             "# Axial configuration (written by `axial init`).",
             "#",
@@ -484,7 +381,7 @@ extension AxialConfig {
             "# are resolved against this file's folder. A boolean set true here cannot be switched off by",
             "# a flag: change it here. Keys marked required must be set here or given as flags.",
         ]
-        for section in schema {
+        for section in schema.sections {
             lines.append("")
             lines.append("# axial \(section.name): \(section.summary)")
             lines.append("\(section.name):")
@@ -501,18 +398,10 @@ extension AxialConfig {
     }
 
     /// Writes `template()` to `url` (temporary file + rename); refuses an existing file unless `force`.
-    public static func writeTemplate(to url: URL, force: Bool) throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: url.path) && !force { throw ConfigError.exists(path: url.path) }
-        let folder = url.deletingLastPathComponent()
-        let tmp = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-            try Data(template().utf8).write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else { throw PipelineError.io(path: url.path, reason: String(cString: strerror(errno))) }
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw PipelineError.io(path: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
+    public static func writeTemplate(_ schema: ConfigSchema, to url: URL, force: Bool) throws {
+        if FileManager.default.fileExists(atPath: url.path) && !force { throw ConfigError.exists(path: url.path) }
+        do { try AtomicFile.write(Data(template(schema).utf8), to: url) } catch FileError.io(_, let reason) {
+            throw PipelineError.io(path: url.path, reason: reason)
         }
     }
 }
@@ -529,8 +418,9 @@ public enum ConfigArguments {
     /// each; a positional value as is), then the user's arguments — keys the user gave on the command
     /// line are not taken from the config. Throws `ConfigError.missing` for a required key set in
     /// neither place, and the loader's errors.
-    public static func merge(_ arguments: [String], currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> [String] {
-        guard let command = arguments.first, let section = AxialConfig.section(named: command) else { return arguments }
+    public static func merge(schema: ConfigSchema, _ arguments: [String],
+                             currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> [String] {
+        guard let command = arguments.first, let section = schema.section(named: command) else { return arguments }
         let rest = Array(arguments.dropFirst())
         let options = rest.prefix { $0 != "--" }
         if options.contains(where: { ["-h", "--help", "--experimental-dump-help"].contains($0) }) { return arguments }
@@ -540,7 +430,7 @@ public enum ConfigArguments {
             if token.hasPrefix("--config=") { configPath = String(token.dropFirst("--config=".count)) }
         }
         guard let configPath else { return arguments }
-        let config = try AxialConfig.load(URL(fileURLWithPath: configPath, relativeTo: currentDirectory))
+        let config = try AxialConfig.load(URL(fileURLWithPath: configPath, relativeTo: currentDirectory), schema: schema)
         let values = config.section(section.name)
 
         // What the user gave: `--key`, `--key=value`, and positional words.

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialEval
 import AxialStore
 import AxialTensor

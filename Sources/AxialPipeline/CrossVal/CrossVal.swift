@@ -1,3 +1,4 @@
+import AxialCore
 import AxialEval
 import AxialModels
 import AxialNN
@@ -219,12 +220,6 @@ public enum CrossVal {
         public var bestEpoch = 0
     }
 
-    static func rngSeed(_ parts: UInt64...) -> UInt64 {
-        var h: UInt64 = 0x243F_6A88_85A3_08D3
-        for p in parts { h = (h ^ p) &* 0x100_0000_01B3; h ^= h >> 29 }
-        return h
-    }
-
     static func train(_ head: MILHead, loss: LossFunction, task: TaskSpec, train: ([PatientBag], [[Int]]), valid: ([PatientBag], [[Int]]),
                       options o: CrossValOptions, seed: UInt64, keySlices: [String: Set<Int>], fold: Int, totalFolds: Int) throws -> History {
         let adam = Adam(head.parameters(), lr: Double(o.learningRate), weightDecay: Double(o.weightDecay))
@@ -233,7 +228,7 @@ public enum CrossVal {
         let n = train.0.count
         for epoch in 1...o.epochs {
             let t0 = Date()
-            var rng = RandomGenerator(seed: rngSeed(seed, UInt64(epoch)))
+            var rng = RandomGenerator(seed: combineSeeds(seed, UInt64(epoch)))
             let order = rng.permutation(n)
             var total = 0.0, seen = 0
             for start in stride(from: 0, to: n, by: o.batchSize) {
@@ -291,9 +286,7 @@ public enum CrossVal {
     /// The rows used at inference: all, or a deterministic key-slice-aware sample per patient.
     static func inferenceBag(_ bag: PatientBag, maxBag: Int?, keySlices: [String: Set<Int>], seed: UInt64) -> PatientBag {
         guard let m = maxBag, bag.count > m else { return bag }
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in bag.patientID.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        var rng = RandomGenerator(seed: rngSeed(seed, h))
+        var rng = RandomGenerator(seed: combineSeeds(seed, fnv1a64(bag.patientID)))
         return bag.subset(Bags.sampleRows(sliceIndex: bag.sliceIndex, maxSize: m, keySlices: keySlices[bag.patientID] ?? [], rng: &rng))
     }
 
@@ -428,9 +421,7 @@ public enum ClassEmbeddings {
         guard let file else {
             var rows: [Float] = []
             for cls in task.classes {
-                var h: UInt64 = 0xCBF2_9CE4_8422_2325
-                for b in cls.name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-                var g = RandomGenerator(seed: h)
+                var g = RandomGenerator(seed: fnv1a64(cls.name))
                 let v = (0..<dimension).map { _ in g.normal() }
                 let norm = v.map { $0 * $0 }.reduce(0, +).squareRoot()
                 rows += v.map { $0 / norm }

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialEval
 import AxialImaging
 import AxialStore
@@ -95,11 +96,8 @@ public enum Demo {
 
     /// The cohort's phantoms (no files written).
     public static func cohort(patients: Int, seed: UInt64) -> [SyntheticCT] {
-        var rng = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        func uniform(_ a: Double, _ b: Double) -> Double {
-            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17          // xorshift64
-            return a + (b - a) * Double(rng >> 11) / Double(1 << 53)
-        }
+        var rng = SplitMix64(seed: seed)
+        func uniform(_ a: Double, _ b: Double) -> Double { a + (b - a) * rng.nextUniform() }
         return (0..<patients).map { i in
             var lesions: [SyntheticCT.Lesion] = []
             if i % 2 == 1 {
@@ -202,5 +200,30 @@ public enum Demo {
         }
         return PooledAUROC(auroc: Double(try col("auroc")), low: Double(try col("auroc_ci_low")), high: Double(try col("auroc_ci_high")),
                            nPositive: Int(try col("n_pos")) ?? 0, nNegative: Int(try col("n_neg")) ?? 0)
+    }
+}
+
+extension Demo {
+    /// The demo phantoms' lesion spheres as per-slice boxes in Axial's lesion CSV format
+    /// (patient_id, slice_index, x1, y1, x2, y2 in pixels of the native 64 × 64 slice).
+    static func sliceLesionRows(_ phantoms: [SyntheticCT]) -> [[String]] {
+        var rows: [[String]] = []
+        for p in phantoms {
+            let origin = p.position(slice: 0)
+            for k in 0..<p.slices {
+                let z = p.position(slice: k).z
+                for l in p.lesions {
+                    let dz = abs(l.center.z - z)
+                    guard dz < l.radius else { continue }
+                    let r = (l.radius * l.radius - dz * dz).squareRoot() / p.pixelSpacing
+                    guard r >= 1 else { continue }
+                    let cx = (l.center.x - origin.x) / p.pixelSpacing, cy = (l.center.y - origin.y) / p.pixelSpacing
+                    let f = { (v: Double) in String(format: "%.1f", v) }
+                    rows.append([p.patientID, String(k), f(max(0, cx - r)), f(max(0, cy - r)),
+                                 f(min(Double(p.columns - 1), cx + r)), f(min(Double(p.rows - 1), cy + r))])
+                }
+            }
+        }
+        return rows
     }
 }

@@ -1,3 +1,4 @@
+import AxialCore
 import AxialImaging
 import AxialStore
 import Foundation

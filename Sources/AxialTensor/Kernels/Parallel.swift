@@ -1,3 +1,4 @@
+import AxialCore
 import Foundation
 
 /// Number of workers `parallelFor` uses (defaults to the active processor count).
@@ -38,9 +39,4 @@ func _setGradMode(_ enabled: Bool, _ body: () -> Void) {
     GradMode.$enabled.withValue(enabled) { body() }
 }
 
-/// A pointer that may be captured by `parallelFor` bodies (writes must be disjoint per chunk).
-@usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let p: UnsafeMutablePointer<T>
-    @inlinable init(_ p: UnsafeMutablePointer<T>) { self.p = p }
-}
+

@@ -1,11 +1,11 @@
+import AxialTestSupport
 import ArgumentParser
 import AxialPipeline
 
-/// Hidden: `axial bench <workload> [args…]` prints one JSON line (see `Bench`); used by Tools/bench/run.
+/// `axial-dev bench <workload> [args…]` prints one JSON line (see `Bench`); used by Tools/bench/run.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Run a benchmark workload in-process and print JSON (Tools/bench/run).",
-        shouldDisplay: false)
+        commandName: "bench", abstract: "Run a benchmark workload in-process and print JSON (Tools/bench/run).")
 
     @Argument(help: "Workload name.")
     var workload: String

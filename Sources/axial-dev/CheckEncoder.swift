@@ -1,3 +1,5 @@
+import AxialTestSupport
+import AxialPipeline
 import ArgumentParser
 import AxialModels
 import AxialTensor
@@ -12,8 +14,7 @@ import Foundation
 /// Used by Tools/check_encoders.sh with random-init real-size models from timm / open_clip.
 struct CheckEncoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-encoder", abstract: "Compare an encoder's features with a reference file (Tools/check_encoders.sh).",
-        shouldDisplay: false)
+        commandName: "check-encoder", abstract: "Compare an encoder's features with a reference file (Tools/check_encoders.sh).")
 
     @Option(help: "Registry name (as axial extract --encoder).") var encoder: String
     @Option(help: "Weights .safetensors (as axial extract --weights).") var weights: String

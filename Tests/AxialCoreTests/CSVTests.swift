@@ -1,6 +1,7 @@
 import Foundation
+import AxialTestSupport
 import Testing
-@testable import AxialStore
+@testable import AxialCore
 
 @Suite struct CSVTests {
     @Test func quotingRoundTrip() throws {
@@ -21,13 +22,13 @@ import Testing
     }
 
     @Test func malformedInputNamesTheLine() {
-        #expect(throws: StoreError.csv(path: "t.csv", line: 2, reason: "unterminated quoted field")) {
+        #expect(throws: FileError.csv(path: "t.csv", line: 2, reason: "unterminated quoted field")) {
             try CSV.parse("a,b\n\"open,x\ny\n", path: "t.csv")
         }
-        #expect(throws: StoreError.csv(path: "t.csv", line: 1, reason: "stray quote inside an unquoted field")) {
+        #expect(throws: FileError.csv(path: "t.csv", line: 1, reason: "stray quote inside an unquoted field")) {
             try CSV.parse("ab\"c\n", path: "t.csv")
         }
-        #expect(throws: StoreError.csv(path: "t.csv", line: 3, reason: "1 fields, header has 2")) {
+        #expect(throws: FileError.csv(path: "t.csv", line: 3, reason: "1 fields, header has 2")) {
             try CSVTable.parse("x,y\n1,2\n3\n", path: "t.csv")
         }
     }
@@ -41,7 +42,7 @@ import Testing
         let back = try CSVTable.read(url)
         #expect(back == t)
         #expect(try back.column("stage") == ["T2", "T\"3"])
-        #expect(throws: StoreError.csv(path: url.path, line: 1, reason: "no column 'age' (columns: patient_id, stage)")) {
+        #expect(throws: FileError.csv(path: url.path, line: 1, reason: "no column 'age' (columns: patient_id, stage)")) {
             try back.column("age", path: url.path)
         }
         #expect(try CSVTable.parse("\u{FEFF}a,b\n1,2\n").header == ["a", "b"])

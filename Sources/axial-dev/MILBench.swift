@@ -1,3 +1,5 @@
+import AxialTestSupport
+import AxialPipeline
 import AxialEval
 import AxialModels
 import AxialNN

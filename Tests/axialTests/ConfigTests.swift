@@ -1,6 +1,8 @@
 import AxialImaging
 import Foundation
+import AxialTestSupport
 import Testing
+@testable import axial
 import Yams
 @testable import AxialPipeline
 
@@ -13,7 +15,7 @@ private func configScratch(_ tag: String) -> URL {
 }
 
 private func parse(_ yaml: String, base: String = "/data/project") throws -> AxialConfig {
-    try AxialConfig.parse(yaml, path: "\(base)/axial.yaml", baseDirectory: URL(fileURLWithPath: base))
+    try AxialConfig.parse(yaml, path: "\(base)/axial.yaml", baseDirectory: URL(fileURLWithPath: base), schema: CommandSchema.schema)
 }
 
 /// The error `body` throws (nil when it throws none or another type).
@@ -43,14 +45,14 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
 
     @Test func unknownSectionAndDuplicates() throws {
         let e = configError { try parse("statistic:\n  out: x\n") }
-        #expect(e == .unknownSection(path: "/data/project/axial.yaml", section: "statistic", suggestion: "statistics", line: 1))
+        #expect(e == .unknownSection(path: "/data/project/axial.yaml", section: "statistic", suggestion: "statistics", line: 1, known: CommandSchema.schema.sectionNames))
         #expect(try #require(e).description.contains("sections: ingest, pretrain, extract, crossval, deploy, statistics"))
         // Yams rejects repeated keys.
         if case .syntax(_, let reason)? = configError({ try parse("ingest:\n  out: a\n  out: b\n") }) {
             #expect(reason.contains("duplicated key") && reason.contains("'out'"))
         } else { Issue.record("expected a syntax error for a repeated key") }
-        #expect(configError { try parse("- ingest\n") } == .notAMapping(path: "/data/project/axial.yaml", section: nil, line: 1))
-        #expect(configError { try parse("ingest: [a, b]\n") } == .notAMapping(path: "/data/project/axial.yaml", section: "ingest", line: 1))
+        #expect(configError { try parse("- ingest\n") } == .notAMapping(path: "/data/project/axial.yaml", section: nil, line: 1, known: CommandSchema.schema.sectionNames))
+        #expect(configError { try parse("ingest: [a, b]\n") } == .notAMapping(path: "/data/project/axial.yaml", section: "ingest", line: 1, known: CommandSchema.schema.sectionNames))
         if case .syntax? = configError({ try parse("ingest:\n  out: [unclosed\n") }) {} else { Issue.record("expected a YAML syntax error") }
     }
 
@@ -173,28 +175,28 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
 
         // Flag beats config (`--epochs 3` given, config's 10 not passed); config beats default (lr);
         // keys in neither (folds) are left to the command's default.
-        let merged = try ConfigArguments.merge(["crossval", "--config", cfg, "--epochs", "3", "--head=pma"])
+        let merged = try ConfigArguments.merge(schema: CommandSchema.schema, ["crossval", "--config", cfg, "--epochs", "3", "--head=pma"])
         #expect(merged == ["crossval", "--features=\(d)/feats", "--table=\(d)/labels.csv", "--task=stage", "--out=\(d)/runs/cv",
                            "--lr=0.001", "--windows=abdomen,lung", "--config", cfg, "--epochs", "3", "--head=pma"])
 
         // Booleans: true → the bare flag.
-        #expect(try ConfigArguments.merge(["statistics", "--config=\(cfg)", "--bootstrap", "0"])
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["statistics", "--config=\(cfg)", "--bootstrap", "0"])
                 == ["statistics", "--preds=\(d)/runs/cv", "--out=\(d)/stats", "--stratified-bootstrap", "--config=\(cfg)", "--bootstrap", "0"])
 
         // Positional: from the config unless the user gives one.
-        #expect(try ConfigArguments.merge(["ingest", "--config", cfg]) == ["ingest", "\(d)/dicom", "--out=\(d)/slices", "--config", cfg])
-        #expect(try ConfigArguments.merge(["ingest", "--size", "64", "other", "--config", cfg])
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["ingest", "--config", cfg]) == ["ingest", "\(d)/dicom", "--out=\(d)/slices", "--config", cfg])
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["ingest", "--size", "64", "other", "--config", cfg])
                 == ["ingest", "--out=\(d)/slices", "--size", "64", "other", "--config", cfg])
 
         // Lists of paths: one argument each; the user's list replaces the config's.
-        #expect(try ConfigArguments.merge(["deploy", "--config", cfg])
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["deploy", "--config", cfg])
                 == ["deploy", "--models=\(d)/runs/a", "--models=\(d)/runs/b", "--features=\(d)/feats", "--out=\(d)/scored", "--config", cfg])
-        #expect(try ConfigArguments.merge(["deploy", "--models", "x", "y", "--config", cfg])
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["deploy", "--models", "x", "y", "--config", cfg])
                 == ["deploy", "--features=\(d)/feats", "--out=\(d)/scored", "--models", "x", "y", "--config", cfg])
 
         // Without --config, for help, and for commands with no section: unchanged.
         for args in [["crossval", "--epochs", "3"], ["crossval", "--config", cfg, "--help"], ["demo", "--config", cfg], []] {
-            #expect(try ConfigArguments.merge(args) == args)
+            #expect(try ConfigArguments.merge(schema: CommandSchema.schema, args) == args)
         }
     }
 
@@ -204,14 +206,14 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
         let url = dir.appendingPathComponent("axial.yaml")
         try "statistics:\n  preds: runs\ningest:\n  out: slices\n".write(to: url, atomically: true, encoding: .utf8)
         let path = url.standardizedFileURL.path
-        let e = configError { try ConfigArguments.merge(["statistics", "--config", url.path]) }
+        let e = configError { try ConfigArguments.merge(schema: CommandSchema.schema, ["statistics", "--config", url.path]) }
         #expect(e == .missing(path: path, section: "statistics", key: "out", flag: "--out"))
         #expect(try #require(e).description == "missing --out: give it on the command line or set 'out' in the 'statistics' section of \(path)")
-        #expect(try ConfigArguments.merge(["statistics", "--config", url.path, "--out", "o"]).contains("--out"))
-        #expect(configError { try ConfigArguments.merge(["ingest", "--config", url.path]) }
+        #expect(try ConfigArguments.merge(schema: CommandSchema.schema, ["statistics", "--config", url.path, "--out", "o"]).contains("--out"))
+        #expect(configError { try ConfigArguments.merge(schema: CommandSchema.schema, ["ingest", "--config", url.path]) }
                 == .missing(path: path, section: "ingest", key: "input", flag: "<input>"))
         // A missing config file is an error naming it.
-        if case .unreadable(let p, _)? = configError({ try ConfigArguments.merge(["ingest", "--config", dir.appendingPathComponent("nope.yaml").path]) }) {
+        if case .unreadable(let p, _)? = configError({ try ConfigArguments.merge(schema: CommandSchema.schema, ["ingest", "--config", dir.appendingPathComponent("nope.yaml").path]) }) {
             #expect(p.hasSuffix("nope.yaml"))
         } else { Issue.record("expected .unreadable") }
     }
@@ -219,12 +221,12 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
     // MARK: Template
 
     @Test func templateRoundTrip() throws {
-        let text = AxialConfig.template()
-        let config = try AxialConfig.parse(text, path: "axial.yaml", baseDirectory: URL(fileURLWithPath: "/p"))
+        let text = AxialConfig.template(CommandSchema.schema)
+        let config = try AxialConfig.parse(text, path: "axial.yaml", baseDirectory: URL(fileURLWithPath: "/p"), schema: CommandSchema.schema)
         // Every key in the template is accepted (parse above) and every accepted key is in it.
         let raw = try #require(try Yams.load(yaml: text) as? [String: Any])
-        #expect(Set(raw.keys) == Set(AxialConfig.sectionNames))
-        for section in AxialConfig.schema {
+        #expect(Set(raw.keys) == Set(CommandSchema.schema.sectionNames))
+        for section in CommandSchema.schema.sections {
             let keys = try #require(raw[section.name] as? [String: Any], "section \(section.name)")
             #expect(Set(keys.keys) == Set(section.keys.map(\.name)), "section \(section.name)")
             for key in section.keys {
@@ -241,13 +243,13 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
         let dir = configScratch("init")
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("sub/axial.yaml")
-        try AxialConfig.writeTemplate(to: url, force: false)
-        #expect(try String(contentsOf: url, encoding: .utf8) == AxialConfig.template())
+        try AxialConfig.writeTemplate(CommandSchema.schema, to: url, force: false)
+        #expect(try String(contentsOf: url, encoding: .utf8) == AxialConfig.template(CommandSchema.schema))
         try "mine\n".write(to: url, atomically: true, encoding: .utf8)
-        #expect(configError { try AxialConfig.writeTemplate(to: url, force: false) } == .exists(path: url.path))
+        #expect(configError { try AxialConfig.writeTemplate(CommandSchema.schema, to: url, force: false) } == .exists(path: url.path))
         #expect(try String(contentsOf: url, encoding: .utf8) == "mine\n")
-        try AxialConfig.writeTemplate(to: url, force: true)
-        #expect(try String(contentsOf: url, encoding: .utf8) == AxialConfig.template())
+        try AxialConfig.writeTemplate(CommandSchema.schema, to: url, force: true)
+        #expect(try String(contentsOf: url, encoding: .utf8) == AxialConfig.template(CommandSchema.schema))
         #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path) == ["axial.yaml"])
     }
 
@@ -263,7 +265,7 @@ private func configError(_ body: () throws -> Any) -> ConfigError? {
         let url = dir.appendingPathComponent("configs/axial.yaml")
         try "ingest:\n  input: ../dicom\n  out: ../slices\n  windows: [abdomen, lung]\n  size: 8\n  quiet: true\n"
             .write(to: url, atomically: true, encoding: .utf8)
-        let section = try AxialConfig.load(url).section("ingest")
+        let section = try AxialConfig.load(url, schema: CommandSchema.schema).section("ingest")
         guard case .string(let input)? = section["input"], case .string(let out)? = section["out"],
               case .list(let windows)? = section["windows"], case .integer(let size)? = section["size"] else {
             Issue.record("unexpected values \(section)"); return

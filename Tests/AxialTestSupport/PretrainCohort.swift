@@ -1,4 +1,6 @@
+import AxialCore
 import AxialImaging
+import AxialPipeline
 import AxialTensor
 import AxialStore
 import Foundation
@@ -86,30 +88,5 @@ public enum PretrainCohort {
         let labelURL = folder.appendingPathComponent("slice_labels.csv")
         try CSVTable(header: ["path", "lesion"], rows: labels).write(to: labelURL)
         return Summary(manifest: manifestURL, lesions: lesionURL, labels: labelURL, slices: manifest.count, lesionSlices: lesionSlices)
-    }
-}
-
-extension Demo {
-    /// The demo phantoms' lesion spheres as per-slice boxes in Axial's lesion CSV format
-    /// (patient_id, slice_index, x1, y1, x2, y2 in pixels of the native 64 × 64 slice).
-    static func sliceLesionRows(_ phantoms: [SyntheticCT]) -> [[String]] {
-        var rows: [[String]] = []
-        for p in phantoms {
-            let origin = p.position(slice: 0)
-            for k in 0..<p.slices {
-                let z = p.position(slice: k).z
-                for l in p.lesions {
-                    let dz = abs(l.center.z - z)
-                    guard dz < l.radius else { continue }
-                    let r = (l.radius * l.radius - dz * dz).squareRoot() / p.pixelSpacing
-                    guard r >= 1 else { continue }
-                    let cx = (l.center.x - origin.x) / p.pixelSpacing, cy = (l.center.y - origin.y) / p.pixelSpacing
-                    let f = { (v: Double) in String(format: "%.1f", v) }
-                    rows.append([p.patientID, String(k), f(max(0, cx - r)), f(max(0, cy - r)),
-                                 f(min(Double(p.columns - 1), cx + r)), f(min(Double(p.rows - 1), cy + r))])
-                }
-            }
-        }
-        return rows
     }
 }

@@ -1,3 +1,5 @@
+import AxialCore
+import AxialEval
 import AxialStore
 import Foundation
 
@@ -56,7 +58,7 @@ public struct SyntheticCohort: Sendable {
 
     public init(_ config: SyntheticCohortConfig) {
         self.config = config
-        var rng = SeededGenerator(seed: config.seed)
+        var rng = SplitMix64(seed: config.seed)
         let task = config.task, d = config.featureDimension, nc = task.classes.count
         precondition(d > 0 && config.patients > 0 && config.slices.lowerBound >= config.informativeSlices && !config.windows.isEmpty,
                      "synthetic cohort: need D > 0, patients > 0, windows, and at least \(config.informativeSlices) slices")
@@ -72,7 +74,7 @@ public struct SyntheticCohort: Sendable {
             var truth: [Int]
             switch task.kind {
             case .binary, .multilabel:
-                truth = (0..<nc).map { _ in rng.unitDouble() < config.prevalence ? 1 : 0 }
+                truth = (0..<nc).map { _ in rng.nextUniform() < config.prevalence ? 1 : 0 }
             case .multiclass:
                 let k = rng.uniform(below: nc)
                 truth = (0..<nc).map { $0 == k ? 1 : 0 }
@@ -93,9 +95,9 @@ public struct SyntheticCohort: Sendable {
             var labels = truth
             if config.unknownFraction > 0 {
                 if task.kind == .multiclass {
-                    if rng.unitDouble() < config.unknownFraction { labels = Array(repeating: -1, count: nc) }
+                    if rng.nextUniform() < config.unknownFraction { labels = Array(repeating: -1, count: nc) }
                 } else {
-                    for c in 0..<nc where rng.unitDouble() < config.unknownFraction { labels[c] = -1 }
+                    for c in 0..<nc where rng.nextUniform() < config.unknownFraction { labels[c] = -1 }
                 }
             }
             let z0 = Float(rng.uniform(below: 200)) - 100
@@ -159,6 +161,8 @@ public struct SyntheticCohort: Sendable {
             try clinicalTable.write(to: folder.appendingPathComponent("clinical.csv"))
             try informativeSlicesTable.write(to: folder.appendingPathComponent("informative_slices.csv"))
         } catch let e as StoreError {
+            throw EvalError.io(path: folder.path, reason: e.description)
+        } catch let e as FileError {
             throw EvalError.io(path: folder.path, reason: e.description)
         }
         return features

@@ -1,3 +1,5 @@
+import AxialTestSupport
+import AxialPipeline
 import AxialModels
 import AxialTensor
 import Foundation

@@ -16,7 +16,7 @@ public enum AtomicFile {
         if rename(temporary.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw StoreError.io(path: url.path, reason: "cannot rename \(temporary.lastPathComponent): \(reason)")
+            throw FileError.io(path: url.path, reason: "cannot rename \(temporary.lastPathComponent): \(reason)")
         }
     }
 
@@ -26,14 +26,14 @@ public enum AtomicFile {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw StoreError.io(path: folder.path, reason: "cannot create folder: \(error.localizedDescription)")
+            throw FileError.io(path: folder.path, reason: "cannot create folder: \(error.localizedDescription)")
         }
         let temporary = temporaryURL(for: url)
         do {
             try data.write(to: temporary)
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw StoreError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+            throw FileError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)")
         }
         try commit(temporary, to: url)
     }
@@ -51,5 +51,20 @@ public enum AtomicFile {
         }
         try commit(temporary, to: url)
         return result
+    }
+}
+
+/// A file could not be read, parsed or written. Every case names the file.
+public enum FileError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A CSV file could not be parsed or lacks a column.
+    case csv(path: String, line: Int, reason: String)
+    /// A file could not be read, written or renamed.
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .csv(let p, let l, let r): return "\(p):\(l): \(r)"
+        case .io(let p, let r): return "\(p): \(r)"
+        }
     }
 }

@@ -21,17 +21,29 @@ public enum CSV {
     /// A whole document.
     public static func format(_ rows: [[String]]) -> String { rows.map(line).joined() }
 
+    /// One record and the line it starts on (1-based), for error messages.
+    public struct Record: Sendable, Equatable {
+        public var fields: [String]
+        public var line: Int
+    }
+
     /// Parses a document into records. `path` only labels errors. A trailing newline does not add an
     /// empty record; an unterminated quoted field is an error naming the line where it started.
     public static func parse(_ text: String, path: String = "<csv>") throws -> [[String]] {
-        var records: [[String]] = []
+        try records(text, path: path).map(\.fields)
+    }
+
+    /// As `parse`, keeping each record's first line; a leading UTF-8 byte-order mark is skipped.
+    public static func records(_ text: String, path: String = "<csv>") throws -> [Record] {
+        var records: [Record] = []
+        var recordLine = 1
         var record: [String] = []
         var field: [UInt8] = []
         var inQuotes = false
         var fieldWasQuoted = false
         var line = 1, quoteStartLine = 1
         let bytes = Array(text.utf8)
-        var i = 0
+        var i = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         func endField() {
             record.append(String(decoding: field, as: UTF8.self))
             field.removeAll(keepingCapacity: true)
@@ -39,7 +51,7 @@ public enum CSV {
         }
         func endRecord() {
             endField()
-            records.append(record)
+            records.append(Record(fields: record, line: recordLine))
             record = []
         }
         while i < bytes.count {
@@ -62,24 +74,24 @@ public enum CSV {
                 endField()
             case UInt8(ascii: "\r"):
                 if i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "\n") { i += 1 }
-                endRecord(); line += 1
+                endRecord(); line += 1; recordLine = line
             case UInt8(ascii: "\n"):
-                endRecord(); line += 1
+                endRecord(); line += 1; recordLine = line
             case UInt8(ascii: "\""):
                 if field.isEmpty && !fieldWasQuoted {
                     inQuotes = true; fieldWasQuoted = true; quoteStartLine = line
                 } else {
-                    throw StoreError.csv(path: path, line: line, reason: "stray quote inside an unquoted field")
+                    throw FileError.csv(path: path, line: line, reason: "stray quote inside an unquoted field")
                 }
             default:
                 if fieldWasQuoted {
-                    throw StoreError.csv(path: path, line: line, reason: "text after a closing quote")
+                    throw FileError.csv(path: path, line: line, reason: "text after a closing quote")
                 }
                 field.append(c)
             }
             i += 1
         }
-        if inQuotes { throw StoreError.csv(path: path, line: quoteStartLine, reason: "unterminated quoted field") }
+        if inQuotes { throw FileError.csv(path: path, line: quoteStartLine, reason: "unterminated quoted field") }
         if !field.isEmpty || !record.isEmpty || fieldWasQuoted { endRecord() }
         return records
     }
@@ -100,18 +112,18 @@ public struct CSVTable: Sendable, Equatable {
         do {
             text = try String(contentsOf: url, encoding: .utf8)
         } catch {
-            throw StoreError.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw FileError.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
         return try parse(text, path: url.path)
     }
 
     public static func parse(_ text: String, path: String = "<csv>") throws -> CSVTable {
-        var records = try CSV.parse(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text, path: path)
-        guard !records.isEmpty else { throw StoreError.csv(path: path, line: 1, reason: "empty file (no header)") }
+        var records = try CSV.parse(text, path: path)
+        guard !records.isEmpty else { throw FileError.csv(path: path, line: 1, reason: "empty file (no header)") }
         let header = records.removeFirst()
         for (k, r) in records.enumerated() where r.count != header.count {
             if r == [""] { continue }
-            throw StoreError.csv(path: path, line: k + 2, reason: "\(r.count) fields, header has \(header.count)")
+            throw FileError.csv(path: path, line: k + 2, reason: "\(r.count) fields, header has \(header.count)")
         }
         return CSVTable(header: header, rows: records.filter { $0 != [""] })
     }
@@ -119,7 +131,7 @@ public struct CSVTable: Sendable, Equatable {
     /// Index of `name`, or an error naming the file and the column.
     public func columnIndex(_ name: String, path: String = "<csv>") throws -> Int {
         guard let i = header.firstIndex(of: name) else {
-            throw StoreError.csv(path: path, line: 1, reason: "no column '\(name)' (columns: \(header.joined(separator: ", ")))")
+            throw FileError.csv(path: path, line: 1, reason: "no column '\(name)' (columns: \(header.joined(separator: ", ")))")
         }
         return i
     }
@@ -148,7 +160,7 @@ public final class CSVAppender: @unchecked Sendable {
         self.url = url
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { throw StoreError.io(path: url.path, reason: "cannot open for appending: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw FileError.io(path: url.path, reason: "cannot open for appending: \(String(cString: strerror(errno)))") }
         self.fd = fd
         var st = stat()
         if fstat(fd, &st) == 0 && st.st_size == 0 { try append([header]) }
@@ -167,7 +179,7 @@ public final class CSVAppender: @unchecked Sendable {
             let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StoreError.io(path: url.path, reason: "cannot append: \(String(cString: strerror(errno)))")
+                throw FileError.io(path: url.path, reason: "cannot append: \(String(cString: strerror(errno)))")
             }
             offset += n
         }

@@ -1,3 +1,5 @@
+import AxialTestSupport
+import AxialPipeline
 import AxialImaging
 import AxialModels
 import AxialTensor
