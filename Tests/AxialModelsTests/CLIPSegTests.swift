@@ -202,4 +202,28 @@ func expectSegClose(_ a: Tensor, _ b: Tensor, _ tol: Float = 1e-4, _ what: Strin
         #expect(g.scalars.contains { $0 != 0 })
         #expect(p["clipseg.clip.text_model.encoder.layers.0.self_attn.q_proj.weight"]?.grad != nil)
     }
+
+    // MARK: BiomedCLIPSeg
+
+    /// BiomedCLIP towers (verified against open_clip in BiomedCLIPTests) + transformers' CLIPSeg
+    /// decoder: logits equal transformers' decoder run on open_clip's block outputs and text features.
+    @Test(arguments: BiomedCLIPSegTaps.allCases)
+    func biomedCLIPSegMatchesOpenCLIPTowersPlusTransformersDecoder(_ taps: BiomedCLIPSegTaps) throws {
+        let f = try Self.fixture.get()
+        let bio = try EncoderFixture("biomedclip")
+        var d = CLIPSegConfig.clipsegTest
+        d.extractLayers = [0, 1]; d.reduceDim = 16; d.decoderHeads = 2; d.decoderIntermediateSize = 20
+        let m = BiomedCLIPSeg(BiomedCLIPTests.config(bio.config("config")), decoder: d, taps: taps)
+        #expect(m.tappedBlocks == (taps == .clipseg ? [1, 2] : [2, 3]))
+        var state: [String: Tensor] = [:]
+        for (k, v) in bio.stateDict("sd.") { state["biomedclip." + k] = v }
+        for (k, v) in f.sub("biomed.decoder.") { state["decoder." + k] = v }
+        try m.load(state: state, file: "biomedclip + clipseg fixtures")
+        let logits = withNoGrad { m(bio["image"], ids: bio["text"].narrow(axis: 0, start: 0, length: 2)) }
+        expectSegClose(logits, f["biomed.logits.\(taps.rawValue)"], 1e-4, "BiomedCLIPSeg logits (\(taps.rawValue) taps)")
+        #expect(m.biomedclip.trainableParameters().isEmpty && !m.decoder.trainableParameters().isEmpty)
+        // Full size: CLIPSeg's blocks 4/7/10, medvlsm's 5/8/11.
+        #expect(BiomedCLIPSeg.blocks(extractLayers: CLIPSegConfig.rd64Refined.extractLayers, taps: .clipseg) == [4, 7, 10])
+        #expect(BiomedCLIPSeg.blocks(extractLayers: CLIPSegConfig.rd64Refined.extractLayers, taps: .medvlsm) == [5, 8, 11])
+    }
 }

@@ -274,5 +274,35 @@ for name, cls, dim in [("shallow", ShallowAdapter, 16), ("dense", DenseAdapter, 
     print(f"{name}: {n_params} trainable, loss {float(loss):.6f}; torch float32 vs float64: logits {rel_err(logits32, logits):.2e}, "
           f"worst gradient {worst_g:.2e}, worst parameter after one AdamW step {worst_s:.2e}")
 
+# ---- BiomedCLIPSeg (medvlsm src/models/biomedclipseg.py): BiomedCLIP towers → transformers' CLIPSeg decoder ----
+# The towers' outputs come from the open_clip BiomedCLIP fixture (make_clip_goldens.py: tiny timm ViT,
+# 3 blocks, width 48, patch 8 at 32²; BERT → CLS → mlp projection to 24): its per-block outputs and
+# text features. The decoder is transformers' `CLIPSegDecoder` with extract_layers [0, 1]: CLIPSeg's
+# taps are blocks 1, 2 (hidden_states[i + 1]); medvlsm's list has no embedding entry, so its
+# hidden_states[i + 1] are blocks 2, 3.
+from transformers.models.clipseg.modeling_clipseg import CLIPSegDecoder  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+bio = load_file(os.path.join(os.path.dirname(OUT), "clip", "biomedclip.safetensors"))
+torch.manual_seed(7)
+dcfg = CLIPSegConfig(vision_config=dict(image_size=32, patch_size=8, hidden_size=48, intermediate_size=40, num_hidden_layers=3,
+                                        num_attention_heads=4),
+                     text_config=dict(hidden_size=24, intermediate_size=30, num_hidden_layers=1, num_attention_heads=2),
+                     projection_dim=24, extract_layers=[0, 1], reduce_dim=16, decoder_num_attention_heads=2,
+                     decoder_intermediate_size=20, use_complex_transposed_convolution=True)
+bdec = CLIPSegDecoder(dcfg).eval()
+with torch.no_grad():
+    for n_, p in bdec.named_parameters():
+        if "layer_norm" in n_ or n_.endswith("bias"):
+            p.add_(0.05 * torch.randn_like(p))
+bdec = bdec.double()
+for k, v in bdec.state_dict().items():
+    T["biomed.decoder." + k] = v
+cond = bio["text_features"][:2].double()
+with torch.no_grad():
+    for name, blocks in [("clipseg", [1, 2]), ("medvlsm", [2, 3])]:
+        acts = [bio[f"vision_block.{b}"].double() for b in blocks]
+        T[f"biomed.logits.{name}"] = bdec(acts, cond).logits
+
 save_file(f32(T), OUT)
 print("wrote", os.path.normpath(OUT), len(T), "tensors", os.path.getsize(OUT), "bytes")
