@@ -7,8 +7,13 @@ final class DICOMFile {
     let path: String
 
     /// Parses `path`; `withPixels` reads the whole file as an image, otherwise only the header.
-    init(path: String, withPixels: Bool) throws {
+    /// The file is first walked in Swift (`DICOMValidate`) so GDCM never sees a malformed header;
+    /// `validated: true` skips that when the caller has just done it.
+    init(path: String, withPixels: Bool, validated: Bool = false) throws {
         DICOMFile.initialiseOnce
+        if !validated, let why = DICOMValidate.problem(path) {
+            throw ImagingError.unreadable(path: path, reason: why)
+        }
         var err = [CChar](repeating: 0, count: 512)
         guard let h = axial_dcm_open(path, withPixels ? 1 : 0, &err, err.count) else {
             throw ImagingError.unreadable(path: path, reason: DICOMFile.text(err))

@@ -67,8 +67,11 @@ public struct DICOMReader: VolumeReader {
                 : "named like DICOM but not DICOM: no 'DICM' preamble and no little-endian group 0002/0008 element at the start"))
         }
         if DICOMFile.metaSOPClassUID(path) == "1.2.840.10008.1.3.10" { return .ignored }   // DICOMDIR, before GDCM sees it
+        if let why = DICOMValidate.problem(path) {     // Swift header walk before GDCM sees the file
+            return .problem(InputProblem(path: path, reason: why.hasPrefix("truncated") ? why : "refused DICOM: \(why)"))
+        }
         let file: DICOMFile
-        do { file = try DICOMFile(path: path, withPixels: false) } catch {
+        do { file = try DICOMFile(path: path, withPixels: false, validated: true) } catch {
             return .problem(InputProblem(path: path, reason: "corrupt DICOM: \(reason(error))"))
         }
         let h = DICOMSliceHeader(file)

@@ -1,0 +1,289 @@
+import Foundation
+
+/// A Swift walk of a DICOM file's meta group and top-level dataset, run before GDCM sees the file
+/// so that no input reaches a GDCM assertion (GDCM aborts the process on, e.g., a header cut at
+/// 132–930 bytes or BitsAllocated = 12).
+///
+/// Walks every element up to and including the PixelData (7FE0,0010) header (sequences of defined
+/// or undefined length are stepped through, items included), checking that each element's header
+/// and value lie inside the file, and then checks the pixel module: BitsAllocated ∈ {8, 16, 32}
+/// and consistent with BitsStored / HighBit / PixelRepresentation, native PixelData long enough for
+/// Rows × Columns × Frames × SamplesPerPixel × BitsAllocated/8 and not twice that (BitsAllocated = 8
+/// over 16-bit data), RescaleSlope finite, non-zero and plausible, PixelSpacing two positive finite
+/// numbers, SliceThickness (when given) positive and finite. Files without Rows / Columns and
+/// without PixelData (DICOMDIR, SR, …) pass: the scan reports those itself.
+///
+/// `problem(path)` returns nil for a file that passes, else a reason naming the tag, beginning with
+/// "truncated DICOM" for a file cut inside its header.
+enum DICOMValidate {
+    /// Reasons are plain strings; `ImagingError.unreadable(path:reason:)` names the file.
+    static func problem(_ path: String) -> String? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+            return "cannot open the file"
+        }
+        return data.withUnsafeBytes { problem(bytes: $0) }
+    }
+
+    static func tagName(_ g: UInt16, _ e: UInt16) -> String {
+        String(format: "(%04X,%04X)", g, e)
+    }
+
+    private static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+
+    struct Walker {
+        let b: UnsafeRawBufferPointer
+        var explicit = true
+        var bigEndian = false
+        var values: [UInt32: (offset: Int, length: Int)] = [:]
+        var pixelData: (offset: Int, length: Int?)?
+        var lastTag = "(start)"
+        var sopClass = ""
+
+        init(_ b: UnsafeRawBufferPointer) { self.b = b }
+
+        func u16(_ i: Int, big: Bool) -> UInt16 {
+            let v = UInt16(b[i]) | UInt16(b[i + 1]) << 8
+            return big ? v.byteSwapped : v
+        }
+        func u32(_ i: Int, big: Bool) -> UInt32 {
+            let v = UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+            return big ? v.byteSwapped : v
+        }
+
+        struct Header { var group: UInt16; var element: UInt16; var vr: String?; var length: UInt32; var valueStart: Int }
+
+        /// The element header at `i`; throws a reason when it is cut by the end of the file.
+        func header(at i: Int, explicit: Bool, big: Bool) throws(Refusal) -> Header {
+            guard i + 8 <= b.count else {
+                throw Refusal("truncated DICOM header: the file ends at byte \(b.count) inside the element after \(lastTag)")
+            }
+            let g = u16(i, big: big), e = u16(i + 2, big: big)
+            if g == 0xFFFE {       // item / delimiters: never VR-encoded
+                return Header(group: g, element: e, vr: nil, length: u32(i + 4, big: big), valueStart: i + 8)
+            }
+            if !explicit { return Header(group: g, element: e, vr: nil, length: u32(i + 4, big: big), valueStart: i + 8) }
+            let vr = String(decoding: [b[i + 4], b[i + 5]], as: UTF8.self)
+            guard vr.utf8.allSatisfy({ (65...90).contains($0) }) else {
+                throw Refusal("corrupt DICOM header: element \(tagName(g, e)) at byte \(i) has no valid VR (bytes \(b[i + 4]), \(b[i + 5]))")
+            }
+            if longVRs.contains(vr) {
+                guard i + 12 <= b.count else {
+                    throw Refusal("truncated DICOM header: the file ends at byte \(b.count) inside the header of \(tagName(g, e))")
+                }
+                return Header(group: g, element: e, vr: vr, length: u32(i + 8, big: big), valueStart: i + 12)
+            }
+            return Header(group: g, element: e, vr: vr, length: UInt32(u16(i + 6, big: big)), valueStart: i + 8)
+        }
+
+        func checkValue(_ h: Header) throws(Refusal) {
+            if Int(h.length) > b.count - h.valueStart {
+                throw Refusal("truncated DICOM header: element \(tagName(h.group, h.element)) declares \(h.length) bytes at byte \(h.valueStart), the file ends at byte \(b.count)")
+            }
+        }
+
+        /// Steps over a sequence's content from `i` (after an undefined-length SQ header) to just after
+        /// its delimiter; `depth` bounds recursion.
+        func skipUndefinedSequence(from start: Int, depth: Int, explicit: Bool) throws(Refusal) -> Int {
+            guard depth < 32 else { throw Refusal("corrupt DICOM header: sequences nested deeper than 32 levels near \(lastTag)") }
+            var i = start
+            while true {
+                let h = try header(at: i, explicit: false, big: bigEndian)
+                guard h.group == 0xFFFE else {
+                    throw Refusal("corrupt DICOM header: expected an item in the sequence \(lastTag) at byte \(i), found \(tagName(h.group, h.element))")
+                }
+                if h.element == 0xE0DD { return h.valueStart }                  // sequence delimiter
+                guard h.element == 0xE000 else {
+                    throw Refusal("corrupt DICOM header: unexpected \(tagName(h.group, h.element)) in the sequence \(lastTag) at byte \(i)")
+                }
+                if h.length == 0xFFFF_FFFF {
+                    i = try walkItem(from: h.valueStart, depth: depth + 1, explicit: explicit)
+                } else {
+                    try checkValue(h)
+                    i = h.valueStart + Int(h.length)
+                }
+            }
+        }
+
+        /// Walks an undefined-length item's elements to just after its item delimiter.
+        func walkItem(from start: Int, depth: Int, explicit: Bool) throws(Refusal) -> Int {
+            var i = start
+            while true {
+                let h = try header(at: i, explicit: explicit, big: bigEndian)
+                if h.group == 0xFFFE && h.element == 0xE00D { return h.valueStart }
+                if h.length == 0xFFFF_FFFF {
+                    guard h.vr == nil || h.vr == "SQ" || h.vr == "UN" else {
+                        throw Refusal("corrupt DICOM header: \(tagName(h.group, h.element)) (VR \(h.vr!)) has undefined length")
+                    }
+                    // An undefined-length UN holds implicit VR little endian content (PS3.5 6.2.2).
+                    i = try skipUndefinedSequence(from: h.valueStart, depth: depth + 1, explicit: explicit && h.vr != "UN")
+                } else {
+                    try checkValue(h)
+                    i = h.valueStart + Int(h.length)
+                }
+            }
+        }
+
+        /// The whole walk: meta group, then top-level elements up to PixelData.
+        mutating func run() throws(Refusal) {
+            var i = 0
+            var transferSyntax = ""
+            if b.count >= 132 && b[128] == 0x44 && b[129] == 0x49 && b[130] == 0x43 && b[131] == 0x4D {
+                i = 132
+            } else if b.count < 132 && b.count >= 8 && !(b[0] == 0x02 || b[0] == 0x08) {
+                throw Refusal("truncated DICOM header: the file has only \(b.count) bytes, it ends inside the 128-byte preamble or before 'DICM'")
+            }
+            // File meta (0002,xxxx): always explicit VR little endian.
+            while i + 2 <= b.count, u16(i, big: false) == 0x0002 {
+                let h = try header(at: i, explicit: true, big: false)
+                try checkValue(h)
+                if h.element == 0x0002 {
+                    sopClass = String(decoding: UnsafeRawBufferPointer(rebasing: b[h.valueStart..<(h.valueStart + Int(h.length))]), as: UTF8.self)
+                        .trimmingCharacters(in: CharacterSet(charactersIn: "\0 "))
+                }
+                if h.element == 0x0010 {
+                    transferSyntax = String(decoding: UnsafeRawBufferPointer(rebasing: b[h.valueStart..<(h.valueStart + Int(h.length))]), as: UTF8.self)
+                        .trimmingCharacters(in: CharacterSet(charactersIn: "\0 "))
+                }
+                lastTag = tagName(h.group, h.element)
+                i = h.valueStart + Int(h.length)
+            }
+            if transferSyntax == "1.2.840.10008.1.2.1.99" { return }   // deflated: the dataset is zlib data
+            if transferSyntax.isEmpty {
+                // No meta group: guess from the first element (VR letters → explicit).
+                if i + 6 <= b.count {
+                    explicit = (65...90).contains(b[i + 4]) && (65...90).contains(b[i + 5])
+                }
+            } else {
+                explicit = transferSyntax != "1.2.840.10008.1.2"
+                bigEndian = transferSyntax == "1.2.840.10008.1.2.2"
+            }
+            if i == b.count && i <= 132 + 256 {
+                throw Refusal("truncated DICOM header: the file ends at byte \(b.count), after the file meta group and before any dataset element")
+            }
+            while i < b.count {
+                let h = try header(at: i, explicit: explicit, big: bigEndian)
+                let key = UInt32(h.group) << 16 | UInt32(h.element)
+                if h.group == 0x7FE0 && h.element == 0x0010 {
+                    if h.length == 0xFFFF_FFFF {
+                        pixelData = (h.valueStart, nil)
+                    } else {
+                        pixelData = (h.valueStart, Int(h.length))
+                        if Int(h.length) > b.count - h.valueStart {
+                            throw Refusal("truncated DICOM: PixelData (7FE0,0010) declares \(h.length) bytes, the file has \(b.count - h.valueStart) after its header")
+                        }
+                    }
+                    return
+                }
+                if h.group == 0xFFFE {
+                    throw Refusal("corrupt DICOM header: item tag \(tagName(h.group, h.element)) at byte \(i) outside a sequence")
+                }
+                lastTag = tagName(h.group, h.element)
+                if h.length == 0xFFFF_FFFF {
+                    guard h.vr == nil || h.vr == "SQ" || h.vr == "UN" else {
+                        throw Refusal("corrupt DICOM header: \(lastTag) (VR \(h.vr!)) has undefined length")
+                    }
+                    i = try skipUndefinedSequence(from: h.valueStart, depth: 0, explicit: explicit && h.vr != "UN")
+                } else {
+                    try checkValue(h)
+                    if h.group == 0x0028 || h.group == 0x0018 { values[key] = (h.valueStart, Int(h.length)) }
+                    i = h.valueStart + Int(h.length)
+                }
+            }
+        }
+
+        func text(_ g: UInt16, _ e: UInt16) -> String? {
+            guard let v = values[UInt32(g) << 16 | UInt32(e)] else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: b[v.offset..<(v.offset + v.length)]), as: UTF8.self)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\0 "))
+        }
+        /// A US value (binary, 2 bytes) in explicit VR; implicit VR also stores US binary.
+        func us(_ g: UInt16, _ e: UInt16) -> Int? {
+            guard let v = values[UInt32(g) << 16 | UInt32(e)], v.length >= 2 else { return nil }
+            return Int(u16(v.offset, big: bigEndian))
+        }
+        func numbers(_ g: UInt16, _ e: UInt16) -> [Double?]? {
+            guard let s = text(g, e), !s.isEmpty else { return nil }
+            return s.split(separator: "\\", omittingEmptySubsequences: false).map {
+                Double($0.trimmingCharacters(in: .whitespaces))
+            }
+        }
+    }
+
+    struct Refusal: Error { let reason: String; init(_ r: String) { reason = r } }
+
+    static func problem(bytes: UnsafeRawBufferPointer) -> String? {
+        var w = Walker(bytes)
+        do { try w.run() } catch { return error.reason }
+        let rows = w.us(0x0028, 0x0010), columns = w.us(0x0028, 0x0011)
+        // CT / enhanced CT / secondary capture image storage must carry pixels (a file cut at an
+        // element boundary before Rows would otherwise pass as "not an image").
+        let imageClasses: Set<String> = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.7"]
+        if w.pixelData == nil && rows == nil && columns == nil && imageClasses.contains(w.sopClass) {
+            return "no PixelData (7FE0,0010) and no Rows/Columns in an image-storage file (SOP class \(w.sopClass)): the dataset ends at byte \(bytes.count), the file is probably cut short"
+        }
+        guard rows != nil || columns != nil || w.pixelData != nil else { return nil }   // not an image
+        guard let pixel = w.pixelData else {
+            return "no PixelData (7FE0,0010): the dataset ends at byte \(bytes.count) without pixel data (Rows \(rows ?? 0), Columns \(columns ?? 0))"
+        }
+        guard let rows, let columns, rows > 0, columns > 0 else {
+            return "PixelData without a size: Rows (0028,0010) = \(rows.map(String.init) ?? "absent"), Columns (0028,0011) = \(columns.map(String.init) ?? "absent")"
+        }
+        let allocated = w.us(0x0028, 0x0100)
+        guard let allocated else { return "missing BitsAllocated (0028,0100)" }
+        guard [8, 16, 32].contains(allocated) else {
+            return "BitsAllocated (0028,0100) = \(allocated) is not supported (8, 16 or 32)"
+        }
+        if let stored = w.us(0x0028, 0x0101) {
+            guard stored >= 1 && stored <= allocated else {
+                return "BitsStored (0028,0101) = \(stored) is inconsistent with BitsAllocated (0028,0100) = \(allocated)"
+            }
+            if let high = w.us(0x0028, 0x0102), high != stored - 1 {
+                return "HighBit (0028,0102) = \(high) is inconsistent with BitsStored (0028,0101) = \(stored) (must be BitsStored − 1)"
+            }
+        }
+        if let rep = w.us(0x0028, 0x0103), rep > 1 {
+            return "PixelRepresentation (0028,0103) = \(rep) (must be 0 or 1)"
+        }
+        let samples = w.us(0x0028, 0x0002) ?? 1
+        let framesText = w.text(0x0028, 0x0008)
+        var frames = 1
+        if let framesText, !framesText.isEmpty {
+            guard let f = Int(framesText), f >= 1 else { return "NumberOfFrames (0028,0008) = '\(framesText)' is not a positive integer" }
+            frames = f
+        }
+        if let length = pixel.length {
+            let (needed, o) = (rows * columns).multipliedReportingOverflow(by: frames * max(1, samples) * (allocated / 8))
+            if o { return "PixelData size Rows × Columns × Frames overflows" }
+            if length < needed {
+                return "PixelData (7FE0,0010) holds \(length) bytes, Rows \(rows) × Columns \(columns) × Frames \(frames) × SamplesPerPixel \(samples) × BitsAllocated (0028,0100) \(allocated)/8 needs \(needed)"
+            }
+            if needed > 0 && length >= 2 * needed {
+                return "PixelData (7FE0,0010) holds \(length) bytes, \(length / needed)× what Rows × Columns × Frames × BitsAllocated (0028,0100) = \(allocated) gives (\(needed)): BitsAllocated disagrees with the data"
+            }
+        }
+        if let slope = w.numbers(0x0028, 0x1053), let first = slope.first {
+            guard let s = first, s.isFinite else { return "RescaleSlope (0028,1053) = '\(w.text(0x0028, 0x1053)!)' is not a finite number" }
+            guard s != 0 else { return "RescaleSlope (0028,1053) = 0: every voxel would have the same value" }
+            guard abs(s) <= 1e3 else { return "RescaleSlope (0028,1053) = \(s) is implausible for CT (|slope| > 1000)" }
+        }
+        if let intercept = w.numbers(0x0028, 0x1052), let first = intercept.first {
+            guard let v = first, v.isFinite, abs(v) <= 1e6 else { return "RescaleIntercept (0028,1052) = '\(w.text(0x0028, 0x1052)!)' is not a finite, plausible number" }
+        }
+        if let spacing = w.numbers(0x0028, 0x0030) {
+            guard spacing.count == 2, let a = spacing[0], let c = spacing[1], a.isFinite, c.isFinite, a > 0, c > 0 else {
+                return "PixelSpacing (0028,0030) = '\(w.text(0x0028, 0x0030)!)' must be two positive finite numbers"
+            }
+        }
+        if let thickness = w.numbers(0x0018, 0x0050), let first = thickness.first {
+            guard let t = first, t.isFinite, t >= 0 else {
+                return "SliceThickness (0018,0050) = '\(w.text(0x0018, 0x0050)!)' must be a non-negative finite number"
+            }
+        }
+        if let between = w.numbers(0x0018, 0x0088), let first = between.first {
+            guard let t = first, t.isFinite, t > 0 else {
+                return "SpacingBetweenSlices (0018,0088) = '\(w.text(0x0018, 0x0088)!)' must be a positive finite number"
+            }
+        }
+        return nil
+    }
+}

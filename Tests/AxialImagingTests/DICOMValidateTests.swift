@@ -1,0 +1,161 @@
+import Foundation
+import AxialTestSupport
+import Testing
+@testable import AxialImaging
+
+/// Hostile DICOM headers (issue 17) made by byte surgery on a valid SyntheticCT slice: each is
+/// refused by the Swift header walk with a message naming the tag, before GDCM sees it, and a scan
+/// of a folder holding all of them reports each as a problem without crashing.
+@Suite struct DICOMValidateTests {
+    struct Element { var group: UInt16; var element: UInt16; var vr: String; var value: [UInt8] }
+
+    /// A valid 16×16 synthetic CT slice.
+    static func validSlice() throws -> [UInt8] {
+        let folder = temporaryFolder("dcmvalid")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let urls = try SyntheticCT(patientID: "p1", rows: 16, columns: 16, slices: 1).write(to: folder)
+        return [UInt8](try Data(contentsOf: urls[0]))
+    }
+
+    /// Splits an explicit-VR-little-endian file (no sequences) into preamble and elements.
+    static func parse(_ b: [UInt8]) -> [Element] {
+        var out: [Element] = []
+        var i = 132
+        let long: Set<String> = ["OB", "OW", "SQ", "UN", "UT", "OF"]
+        while i + 8 <= b.count {
+            let g = UInt16(b[i]) | UInt16(b[i + 1]) << 8, e = UInt16(b[i + 2]) | UInt16(b[i + 3]) << 8
+            let vr = String(decoding: b[(i + 4)..<(i + 6)], as: UTF8.self)
+            var n: Int, start: Int
+            if long.contains(vr) {
+                n = Int(UInt32(b[i + 8]) | UInt32(b[i + 9]) << 8 | UInt32(b[i + 10]) << 16 | UInt32(b[i + 11]) << 24); start = i + 12
+            } else {
+                n = Int(UInt16(b[i + 6]) | UInt16(b[i + 7]) << 8); start = i + 8
+            }
+            out.append(Element(group: g, element: e, vr: vr, value: Array(b[start..<(start + n)])))
+            i = start + n
+        }
+        return out
+    }
+
+    static func serialise(_ preamble: [UInt8], _ elements: [Element]) -> [UInt8] {
+        var out = Array(preamble.prefix(132))
+        for el in elements {
+            var v = el.value
+            if v.count % 2 == 1 { v.append(el.vr == "UI" || el.vr == "OB" ? 0 : 0x20) }
+            out += [UInt8(el.group & 0xFF), UInt8(el.group >> 8), UInt8(el.element & 0xFF), UInt8(el.element >> 8)]
+            out += Array(el.vr.utf8)
+            if ["OB", "OW", "SQ", "UN", "UT", "OF"].contains(el.vr) {
+                out += [0, 0] + withUnsafeBytes(of: UInt32(v.count).littleEndian, Array.init)
+            } else {
+                out += withUnsafeBytes(of: UInt16(v.count).littleEndian, Array.init)
+            }
+            out += v
+        }
+        return out
+    }
+
+    static func edit(_ b: [UInt8], _ change: (inout [Element]) -> Void) -> [UInt8] {
+        var els = parse(b)
+        change(&els)
+        return serialise(b, els)
+    }
+
+    static func set(_ g: UInt16, _ e: UInt16, us v: UInt16) -> (inout [Element]) -> Void {
+        { els in if let i = els.firstIndex(where: { $0.group == g && $0.element == e }) { els[i].value = [UInt8(v & 0xFF), UInt8(v >> 8)] } }
+    }
+    static func set(_ g: UInt16, _ e: UInt16, text: String) -> (inout [Element]) -> Void {
+        { els in if let i = els.firstIndex(where: { $0.group == g && $0.element == e }) { els[i].value = Array(text.utf8) } }
+    }
+
+    /// (name, bytes, expected message substring).
+    static func cases() throws -> [(String, [UInt8], String)] {
+        let b = try validSlice()
+        let pixelStart = b.count - 16 * 16 * 2
+        var out: [(String, [UInt8], String)] = []
+        // Truncated inside the header (the interrupted transfer of the issue), every 29 bytes.
+        for cut in stride(from: 132, to: pixelStart - 12, by: 29) {
+            out.append(("cut_\(cut)", Array(b.prefix(cut)), "truncated|no PixelData"))
+        }
+        out.append(("cut_in_pixels", Array(b.prefix(pixelStart + 100)), "truncated DICOM: PixelData (7FE0,0010)"))
+        out.append(("bits_allocated_12", edit(b, set(0x0028, 0x0100, us: 12)), "BitsAllocated (0028,0100) = 12"))
+        out.append(("bits_allocated_1", edit(b, set(0x0028, 0x0100, us: 1)), "BitsAllocated (0028,0100) = 1"))
+        out.append(("bits_allocated_8_over_16bit", edit(b) { els in
+            set(0x0028, 0x0100, us: 8)(&els); set(0x0028, 0x0101, us: 8)(&els); set(0x0028, 0x0102, us: 7)(&els)
+        }, "BitsAllocated disagrees with the data"))
+        out.append(("bits_stored_20", edit(b, set(0x0028, 0x0101, us: 20)), "BitsStored (0028,0101) = 20"))
+        out.append(("high_bit_3", edit(b, set(0x0028, 0x0102, us: 3)), "HighBit (0028,0102) = 3"))
+        out.append(("pixel_representation_2", edit(b, set(0x0028, 0x0103, us: 2)), "PixelRepresentation (0028,0103) = 2"))
+        out.append(("no_pixel_data", edit(b) { $0.removeAll { $0.group == 0x7FE0 } }, "no PixelData (7FE0,0010)"))
+        out.append(("short_pixel_data", edit(b) { els in els[els.count - 1].value.removeLast(64) }, "PixelData (7FE0,0010) holds 448 bytes"))
+        out.append(("rows_zero", edit(b, set(0x0028, 0x0010, us: 0)), "Rows (0028,0010) = 0"))
+        for (name, v) in [("nan", "NaN"), ("inf", "inf"), ("text", "abc")] {
+            out.append(("slope_\(name)", edit(b, set(0x0028, 0x1053, text: v)), "RescaleSlope (0028,1053) = '"))
+        }
+        out.append(("slope_1e308", edit(b, set(0x0028, 0x1053, text: "1e308")), "implausible"))
+        out.append(("slope_zero", edit(b, set(0x0028, 0x1053, text: "0")), "RescaleSlope (0028,1053) = 0"))
+        out.append(("intercept_nan", edit(b, set(0x0028, 0x1052, text: "NaN")), "RescaleIntercept (0028,1052)"))
+        for (name, v) in [("zero", "0\\0"), ("negative", "-0.5\\0.5"), ("nan", "NaN\\1"), ("one_value", "0.7")] {
+            out.append(("spacing_\(name)", edit(b, set(0x0028, 0x0030, text: v)), "PixelSpacing (0028,0030)"))
+        }
+        for (name, v) in [("negative", "-2"), ("nan", "NaN"), ("inf", "Infinity")] {
+            out.append(("thickness_\(name)", edit(b, set(0x0018, 0x0050, text: v)), "SliceThickness (0018,0050)"))
+        }
+        out.append(("frames_zero", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x0010 }!
+            els.insert(Element(group: 0x0028, element: 0x0008, vr: "IS", value: Array("0".utf8)), at: i)
+        }, "NumberOfFrames (0028,0008)"))
+        // A LO element (PatientID) claiming 0xFFF0 bytes: its value runs past the end of the file.
+        var pastEnd = b
+        var offset = 132
+        for el in parse(b) {
+            if el.group == 0x0010 && el.element == 0x0020 { pastEnd[offset + 6] = 0xF0; pastEnd[offset + 7] = 0xFF; break }
+            offset += (["OB", "OW", "SQ", "UN", "UT", "OF"].contains(el.vr) ? 12 : 8) + el.value.count
+        }
+        out.append(("length_past_end", pastEnd, "declares 65520 bytes"))
+        return out
+    }
+
+    /// `expected` holds alternatives separated by "|" (a cut at an element boundary before
+    /// PixelData is indistinguishable from a file without PixelData).
+    static func matches(_ message: String?, _ expected: String) -> Bool {
+        guard let message else { return false }
+        return expected.split(separator: "|").contains { message.contains($0) }
+    }
+
+    @Test func validSlicePasses() throws {
+        let b = try Self.validSlice()
+        #expect(b.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
+        #expect(Self.serialise(b, Self.parse(b)) == b)
+    }
+
+    @Test func eachHostileHeaderIsRefusedWithItsTag() throws {
+        let all = try Self.cases()
+        #expect(all.count >= 40)
+        for (name, bytes, expected) in all {
+            let why = bytes.withUnsafeBytes { DICOMValidate.problem(bytes: $0) }
+            #expect(Self.matches(why, expected), "\(name): \(why ?? "accepted")")
+        }
+    }
+
+    /// The same files through `DICOMReader.scan` and `DICOMFile` (the read path): problems, no
+    /// series, no crash; the reader's error names the file.
+    @Test func scanReportsEveryHostileFile() throws {
+        let folder = temporaryFolder("dcmhostile")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let all = try Self.cases()
+        for (name, bytes, _) in all { try Data(bytes).write(to: folder.appendingPathComponent(name + ".dcm")) }
+        let found = try DICOMReader().scan(folder)
+        #expect(found.series.isEmpty)
+        let byName = Dictionary(uniqueKeysWithValues: found.problems.map { (($0.path as NSString).lastPathComponent, $0.reason) })
+        for (name, _, expected) in all {
+            #expect(Self.matches(byName[name + ".dcm"], expected), "\(name): \(byName[name + ".dcm"] ?? "no problem reported")")
+            let path = folder.appendingPathComponent(name + ".dcm").path
+            do {
+                _ = try DICOMFile(path: path, withPixels: true)
+                Issue.record("\(name): DICOMFile opened a hostile file")
+            } catch {
+                #expect("\(error)".contains(path) && Self.matches("\(error)", expected), "\(name): \(error)")
+            }
+        }
+    }
+}
