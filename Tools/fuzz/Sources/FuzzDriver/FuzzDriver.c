@@ -1,0 +1,1 @@
+// The header declares libFuzzer's driver; this file only gives the C target a source.
