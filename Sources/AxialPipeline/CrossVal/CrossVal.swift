@@ -50,6 +50,8 @@ public struct CrossValOptions: Sendable {
     public var standardize = true
     /// Log every epoch (else one summary line per fold).
     public var verbose = false
+    /// Exclude patients whose feature file holds NaN / Inf rows (with a warning) instead of stopping.
+    public var skipNonFinite = false
     /// Head sizes (nil: the head's defaults).
     public var hidden: Int? = nil
     public var attentionHidden: Int? = nil
@@ -114,10 +116,48 @@ public enum CrossVal {
 
         // 1. Validate the cohort before any training.
         let files = try Cohort.featureFiles(in: o.features)
-        let (cohort, report) = try Cohort.load(table: o.table, task: task, featureFiles: files)
-        try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
+        var (cohort, report) = try Cohort.load(table: o.table, task: task, featureFiles: files)
         var warnings = report.warnings.map(\.message)
         for w in warnings { o.log("warning: \(w)") }
+
+        // Bags of every usable patient (chosen windows), before the splits: a patient whose file
+        // holds NaN / Inf rows stops the run, or with skipNonFinite is excluded with a warning.
+        let layouts = FeatureLayoutLog()
+        var bags: [String: PatientBag] = [:]
+        var dimension = 0
+        var nonFinite: [NonFiniteFeatures] = []
+        for id in cohort.patientIDs {
+            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
+            let bag: PatientBag
+            do { bag = try Bags.load(url, patientID: id, windows: o.windows, layouts: layouts) } catch let e as NonFiniteFeatures {
+                nonFinite.append(e); continue
+            }
+            if dimension == 0 { dimension = bag.dimension }
+            guard bag.dimension == dimension else {
+                throw MILError.features(path: url.path, reason: "feature width \(bag.dimension) differs from the other patients' \(dimension)")
+            }
+            bags[id] = bag
+        }
+        for line in layouts.lines { o.log(line) }
+        if !nonFinite.isEmpty {
+            guard o.skipNonFinite else {
+                throw MILError.features(path: o.features.path, reason: "\(nonFinite.count) patient(s) have NaN / Inf features — "
+                    + nonFinite.prefix(5).map(\.description).joined(separator: "; ")
+                    + (nonFinite.count > 5 ? "; …" : "") + "; re-extract them, or pass --skip-nonfinite to exclude them")
+            }
+            let dropped = Set(nonFinite.map(\.patientID))
+            let keep = cohort.patientIDs.indices.filter { !dropped.contains(cohort.patientIDs[$0]) }
+            cohort = CohortLabels(task: task, patientIDs: keep.map { cohort.patientIDs[$0] }, labels: keep.map { cohort.labels[$0] })
+            for e in nonFinite {
+                let w = "patient '\(e.patientID)' excluded (--skip-nonfinite): \(e.description)"
+                warnings.append(w); o.log("warning: \(w)")
+                report.issues.append(CohortIssue(severity: .warning, kind: .missingFeatures, message: w))
+            }
+            guard cohort.count >= o.folds else {
+                throw MILError.options("\(cohort.count) patient(s) left after excluding \(dropped.count) with NaN / Inf features; \(o.folds) folds need at least \(o.folds)")
+            }
+        }
+        try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
         try AtomicFile.write(Data(taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
 
         // 2. Splits (reused when present).
@@ -127,26 +167,14 @@ public enum CrossVal {
         for w in splitWarnings { o.log("warning: \(w)") }
         o.log("crossval: \(task.name) (\(task.kind.rawValue), \(task.classes.count) class(es)), \(cohort.count) patients, \(o.folds) folds (\(splits.method)\(reused ? ", splits.json reused" : "")), head \(o.head.rawValue)")
 
-        // 3. Bags (all usable patients, chosen windows) and key slices.
+        // 3. Key slices.
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
-        var bags: [String: PatientBag] = [:]
-        var dimension = 0
-        for id in cohort.patientIDs {
-            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
-            let bag = try Bags.load(url, patientID: id, windows: o.windows)
-            if dimension == 0 { dimension = bag.dimension }
-            guard bag.dimension == dimension else {
-                throw MILError.features(path: url.path, reason: "feature width \(bag.dimension) differs from the other patients' \(dimension)")
-            }
-            bags[id] = bag
-        }
         let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
-        // Feature files of two extractions (encoders or weights) are never mixed without a word.
+        // Feature files of two extractions (encoders or weights, or another tool's files among
+        // Axial's) are never mixed without a word.
         var makers: [String: [String]] = [:]
         for id in cohort.patientIDs {
-            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
-            guard let p = FeatureStore.readProvenance(url) else { continue }
-            makers["\(p.encoder) (weights sha256 \(p.encoderSHA256.prefix(12))…)", default: []].append(url.lastPathComponent)
+            makers[bags[id]!.provenance, default: []].append(FeatureStore.fileName(patientID: id))
         }
         if makers.count > 1 {
             let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
