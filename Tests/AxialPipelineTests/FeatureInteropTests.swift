@@ -45,14 +45,53 @@ import Testing
         }
     }
 
-    static func run(features: URL, table: URL, out: URL, logs: LockedLines, skipNonFinite: Bool = false) throws -> CrossValResult {
+    static func run(features: URL, table: URL, out: URL, logs: LockedLines, skipNonFinite: Bool = false,
+                    change: (inout CrossValOptions) -> Void = { _ in }) throws -> CrossValResult {
         let taskURL = out.deletingLastPathComponent().appendingPathComponent("task.yaml")
         try Self.taskYAML.write(to: taskURL, atomically: true, encoding: .utf8)
         var o = CrossValOptions(features: features, table: table, task: taskURL.path, head: .abmil, out: out)
         o.folds = 2; o.seed = 3; o.epochs = 30; o.batchSize = 4; o.patience = 30; o.hidden = 16; o.attentionHidden = 8
         o.validationFraction = 0.25; o.skipNonFinite = skipNonFinite
         o.log = { logs.append($0) }
+        change(&o)
         return try CrossVal.run(o)
+    }
+
+    /// A rerun into the same folder continues with the same inputs (finished folds skipped) and
+    /// stops naming what changed otherwise: split settings, cohort, feature provenance, training.
+    @Test func rerunChecksTheRecordedInputs() throws {
+        let dir = temporaryFolder("interop-rerun")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("cv")
+        let clear = Self.fixtures.appendingPathComponent("clear"), labels = Self.fixtures.appendingPathComponent("labels.csv")
+        _ = try Self.run(features: clear, table: labels, out: out, logs: LockedLines())
+        let record = try JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
+        #expect(record.folds == 2 && record.seed == 3 && record.validationFraction == 0.25 && record.patients == 10)
+        #expect(record.features == ["unknown (CLEAR layout)"])
+        let logs = LockedLines()
+        let again = try Self.run(features: clear, table: labels, out: out, logs: logs)
+        #expect(again.foldsSkipped == [0, 1] && again.foldsTrained.isEmpty)
+        #expect(logs.lines.contains { $0.contains("holds a run with the same inputs (run.json): continuing") })
+
+        func refused(_ what: String, features: URL = clear, table: URL = labels, _ change: @escaping (inout CrossValOptions) -> Void = { _ in }) {
+            do {
+                _ = try Self.run(features: features, table: table, out: out, logs: LockedLines(), change: change)
+                Issue.record("a rerun with \(what) was accepted")
+            } catch {
+                #expect("\(error)".contains("holds a crossval run with other inputs") && "\(error)".contains(what), "\(error)")
+            }
+        }
+        refused("seed 3 → 4") { $0.seed = 4 }
+        refused("folds 2 → 3") { $0.folds = 3 }
+        refused("validation fraction 0.25 → 0.3") { $0.validationFraction = 0.3 }
+        refused("head abmil → pma") { $0.head = .pma }
+        refused("feature files made by unknown (CLEAR layout) → test-tile-encoder (weights sha256 0123abcd…)", features: Self.fixtures.appendingPathComponent("stamp"))
+        let flipped = dir.appendingPathComponent("flipped.csv")
+        try "patient_id,lesion\n".appending((0..<10).map { "P\(String(format: "%02d", $0)),\($0 == 0 ? 1 : $0 % 2)" }.joined(separator: "\n")).write(to: flipped, atomically: true, encoding: .utf8)
+        refused("cohort 10 patients (labels fingerprint \(record.labelsFingerprint)) → 10 patients", table: flipped)
+        // Trained folds without a record (an older Axial): refused, nothing to check against.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("run.json"))
+        #expect(throws: MILError.self) { try Self.run(features: clear, table: labels, out: out, logs: LockedLines()) }
     }
 
     /// crossval and deploy take CLEAR / STAMP / CLAM files, say once what they lack and what is

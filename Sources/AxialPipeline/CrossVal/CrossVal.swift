@@ -20,6 +20,8 @@ import Foundation
 ///     fold-k/model.safetensors     state dict + metadata (head config JSON, task YAML, windows, …)
 ///     fold-k/patient_preds.csv     patient_id, label columns, score_<class> (probabilities)
 ///     fold-k/slice_attention.csv   patient_id, slice_index, z_mm, window, attention
+///     fold-k/prediction_ci.csv     patient_id, class, score, ci_low, ci_high, resamples (instance bootstrap)
+///     fold-k/attention_keyslices.csv  patient_id, rank, slice_index, z_mm, attention (top 5 slices)
 ///     fold-k/training.csv          epoch, train_loss, valid_loss, valid_macro_auroc, seconds, best
 ///     fold-k/loss_curve.svg
 ///
@@ -157,6 +159,20 @@ public enum CrossVal {
                 throw MILError.options("\(cohort.count) patient(s) left after excluding \(dropped.count) with NaN / Inf features; \(o.folds) folds need at least \(o.folds)")
             }
         }
+        // Feature files of two extractions (encoders or weights, or another tool's files among
+        // Axial's) are never mixed without a word.
+        var makers: [String: [String]] = [:]
+        for id in cohort.patientIDs {
+            makers[bags[id]!.provenance, default: []].append(FeatureStore.fileName(patientID: id))
+        }
+        if makers.count > 1 {
+            let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
+            throw MILError.features(path: o.features.path, reason: "feature files made by \(makers.count) different extractions — \(groups.joined(separator: "; ")); use one encoder's files per crossval")
+        }
+
+        // Stale outputs: a rerun continues only with the inputs recorded in run.json.
+        let record = RunRecord(o, task: task, cohort: cohort, features: Array(Set(makers.keys)))
+        if try RunRecord.checkOrWrite(record, out: o.out) { o.log("crossval: \(o.out.path) holds a run with the same inputs (run.json): continuing") }
         try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
         try AtomicFile.write(Data(taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
 
@@ -170,17 +186,6 @@ public enum CrossVal {
         // 3. Key slices.
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
         let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
-        // Feature files of two extractions (encoders or weights, or another tool's files among
-        // Axial's) are never mixed without a word.
-        var makers: [String: [String]] = [:]
-        for id in cohort.patientIDs {
-            makers[bags[id]!.provenance, default: []].append(FeatureStore.fileName(patientID: id))
-        }
-        if makers.count > 1 {
-            let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
-            throw MILError.features(path: o.features.path, reason: "feature files made by \(makers.count) different extractions — \(groups.joined(separator: "; ")); use one encoder's files per crossval")
-        }
-
         var config = HeadConfig(kind: o.head, inputDimension: dimension, classes: task.classes.count)
         if let h = o.hidden { config.hidden = h }
         if let a = o.attentionHidden { config.attentionHidden = a }
@@ -389,6 +394,8 @@ public enum CrossVal {
         public var bag: PatientBag
         public var scores: [Double]
         public var attention: [Float]
+        /// Per class: 95% instance-bootstrap interval of the score (`PredictionDetails`).
+        public var interval: [(Double, Double)] = []
     }
 
     /// Mean ensemble of `models` (probabilities and attention averaged) on each bag.
@@ -412,7 +419,8 @@ public enum CrossVal {
                 }
                 let k = Double(models.count)
                 for b in used.indices {
-                    out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) }))
+                    out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) },
+                                                 interval: PredictionDetails.interval(models, bag: used[b], resamples: PredictionDetails.resamples, seed: seed)))
                 }
             }
         }
@@ -437,6 +445,7 @@ public enum CrossVal {
             }
         }
         try sa.write(to: dir.appendingPathComponent("slice_attention.csv"))
+        try PredictionDetails.write(preds, task: task, to: dir)
         try pp.write(to: dir.appendingPathComponent("patient_preds.csv"))
     }
 
