@@ -55,6 +55,7 @@ struct CrossValCommand: ParsableCommand {
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
         o.standardize = !noStandardize; o.verbose = verbose; o.skipNonFinite = skipNonfinite
+        o.progress = quiet ? .quiet : nil
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)

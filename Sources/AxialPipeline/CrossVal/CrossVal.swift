@@ -54,6 +54,9 @@ public struct CrossValOptions: Sendable {
     public var verbose = false
     /// Exclude patients whose feature file holds NaN / Inf rows (with a warning) instead of stopping.
     public var skipNonFinite = false
+    /// The stage's progress bar (epochs of all folds) on standard error; nil: a bar on a terminal,
+    /// a line every ~10% otherwise. Quiet by default in the library (the CLI passes nil).
+    public var progress: Progress.Style? = .quiet
     /// Head sizes (nil: the head's defaults).
     public var hidden: Int? = nil
     public var attentionHidden: Int? = nil
@@ -207,11 +210,19 @@ public enum CrossVal {
         try config.validate()
 
         var trained: [Int] = [], skipped: [Int] = []
+        // One progress bar for the stage (epochs of all folds; early stops shrink the total); log
+        // lines are printed around it. Folds are named by their folder, fold-0 … fold-(K−1), everywhere.
+        let progress = Progress(label: "crossval \(o.head.rawValue)", total: splits.folds.count * o.epochs, unit: "epochs", style: o.progress)
+        defer { progress.finish() }
+        var lo = o
+        lo.log = { line in progress.interrupt { o.log(line) } }
+        let range = "folds 0–\(splits.folds.count - 1)"
         for fold in splits.folds {
             let dir = o.out.appendingPathComponent("fold-\(fold.fold)")
             let done = ["patient_preds.csv", "model.safetensors"].allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
             if done {
-                o.log("fold \(fold.fold) of \(splits.folds.count): done already (fold-\(fold.fold)/), skipped")
+                progress.addTotal(-o.epochs)
+                lo.log("fold-\(fold.fold) (\(range)): done already, skipped")
                 skipped.append(fold.fold); continue
             }
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -222,8 +233,8 @@ public enum CrossVal {
             let loss = LossFunction(task: task, head: o.head, trainLabels: trainLabels, pairWeight: o.pairLossWeight)
             let standardizer = o.standardize ? Standardizer(fitting: trainBags) : nil
             let history = try train(head, loss: loss, task: task, train: (trainBags, trainLabels), valid: (validBags, validLabels),
-                                    options: o, seed: foldSeed, keySlices: keySlices, standardizer: standardizer,
-                                    fold: fold.fold, totalFolds: splits.folds.count)
+                                    options: lo, seed: foldSeed, keySlices: keySlices, standardizer: standardizer,
+                                    fold: fold.fold, totalFolds: splits.folds.count, progress: progress)
             let model = MILModel(head: head, task: task, taskYAML: taskYAML, windows: o.windows, maxBag: o.maxBag,
                                  standardizer: standardizer, url: nil)
             try writeModel(model, to: dir.appendingPathComponent("model.safetensors"),
@@ -234,7 +245,7 @@ public enum CrossVal {
             try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir)
             let bestRow = history.rows.first { $0.epoch == history.bestEpoch }
             func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "n/a" }
-            o.log("fold \(fold.fold) of \(splits.folds.count): \(history.rows.count) epoch(s), best \(history.bestEpoch) (validation AUROC \(f(bestRow?.auroc)), loss \(f(bestRow?.valid))), \(fold.test.count) test patients → fold-\(fold.fold)/")
+            lo.log("fold-\(fold.fold) (\(range)): \(history.rows.count) epoch(s), best \(history.bestEpoch) (validation AUROC \(f(bestRow?.auroc)), loss \(f(bestRow?.valid))), \(fold.test.count) test patients → fold-\(fold.fold)/")
             trained.append(fold.fold)
         }
         return CrossValResult(task: task, splits: splits, foldsTrained: trained, foldsSkipped: skipped, warnings: warnings)
@@ -284,7 +295,7 @@ public enum CrossVal {
 
     static func train(_ head: MILHead, loss: LossFunction, task: TaskSpec, train: ([PatientBag], [[Int]]), valid: ([PatientBag], [[Int]]),
                       options o: CrossValOptions, seed: UInt64, keySlices: [String: Set<Int>], standardizer: Standardizer?,
-                      fold: Int, totalFolds: Int) throws -> History {
+                      fold: Int, totalFolds: Int, progress: Progress? = nil) throws -> History {
         let adam = Adam(head.parameters(), lr: Double(o.learningRate), weightDecay: Double(o.weightDecay))
         var history = History()
         // Model selection on the inner validation split: macro AUROC first, the validation loss
@@ -334,11 +345,14 @@ public enum CrossVal {
             let secs = Date().timeIntervalSince(t0)
             history.rows.append((epoch, trainLoss, validLoss, auroc, secs))
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+            progress?.detail = "fold-\(fold) epoch \(epoch): train \(f(trainLoss)) valid \(f(validLoss)) AUROC \(f(auroc))"
+            progress?.advance()
             if o.verbose {
-                o.log("fold \(fold) of \(totalFolds) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
+                o.log("fold-\(fold) (folds 0–\(totalFolds - 1)) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
             }
             if sinceBest >= o.patience {
-                if o.verbose { o.log("fold \(fold) of \(totalFolds): early stop after epoch \(epoch) (best \(history.bestEpoch))") }
+                progress?.addTotal(-(o.epochs - epoch))
+                if o.verbose { o.log("fold-\(fold) (folds 0–\(totalFolds - 1)): early stop after epoch \(epoch) (best \(history.bestEpoch))") }
                 break
             }
         }
