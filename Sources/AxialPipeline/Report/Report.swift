@@ -452,7 +452,7 @@ struct HTML {
 
 /// Small inline SVG charts (no external code).
 enum Charts {
-    static let w = 260.0, h = 220.0, left = 40.0, bottom = 34.0, top = 22.0, right = 10.0
+    static let w = 260.0, h = 220.0, left = 46.0, bottom = 34.0, top = 22.0, right = 10.0
 
     static func px(_ x: Double) -> Double { left + x * (w - left - right) }
     static func py(_ y: Double) -> Double { h - bottom - y * (h - bottom - top) }
@@ -472,7 +472,7 @@ enum Charts {
         s += String(format: "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", px(0), py(0), px(1), py(0))
         s += String(format: "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", px(0), py(0), px(0), py(1))
         s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", px(0.5), h - 4) + esc(x) + "</text>"
-        s += String(format: "<text transform=\"translate(11 %.1f) rotate(-90)\" text-anchor=\"middle\">", py(0.5)) + esc(y) + "</text>"
+        s += String(format: "<text transform=\"translate(10 %.1f) rotate(-90)\" text-anchor=\"middle\">", py(0.5)) + esc(y) + "</text>"
         s += String(format: "<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\">", w / 2) + esc(title) + "</text>"
         return s + body + "</svg></div>\n"
     }
