@@ -57,6 +57,8 @@ public struct CrossValOptions: Sendable {
     /// The stage's progress bar (epochs of all folds) on standard error; nil: a bar on a terminal,
     /// a line every ~10% otherwise. Quiet by default in the library (the CLI passes nil).
     public var progress: Progress.Style? = .quiet
+    /// Instance-bootstrap resamples of each test patient's score interval (`prediction_ci.csv`; 0: none).
+    public var intervalResamples = PredictionDetails.resamples
     /// Head sizes (nil: the head's defaults).
     public var hidden: Int? = nil
     public var attentionHidden: Int? = nil
@@ -241,8 +243,8 @@ public enum CrossVal {
                            extra: ["fold": "\(fold.fold)", "best_epoch": "\(history.bestEpoch)", "seed": "\(o.seed)", "splits_seed": "\(splits.seed)"])
             try writeHistory(history, fold: fold.fold, to: dir)
             let testBags = fold.test.map { bags[$0]! }
-            let preds = predict([model], bags: testBags, keySlices: keySlices, seed: o.seed)
-            try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir)
+            let preds = predict([model], bags: testBags, keySlices: keySlices, seed: o.seed, intervalResamples: o.intervalResamples)
+            try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir, intervalResamples: o.intervalResamples)
             let bestRow = history.rows.first { $0.epoch == history.bestEpoch }
             func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "n/a" }
             lo.log("fold-\(fold.fold) (\(range)): \(history.rows.count) epoch(s), best \(history.bestEpoch) (validation AUROC \(f(bestRow?.auroc)), loss \(f(bestRow?.valid))), \(fold.test.count) test patients → fold-\(fold.fold)/")
@@ -413,7 +415,8 @@ public enum CrossVal {
     }
 
     /// Mean ensemble of `models` (probabilities and attention averaged) on each bag.
-    public static func predict(_ models: [MILModel], bags: [PatientBag], keySlices: [String: Set<Int>], seed: UInt64, batch: Int = 16) -> [PatientPrediction] {
+    public static func predict(_ models: [MILModel], bags: [PatientBag], keySlices: [String: Set<Int>], seed: UInt64, batch: Int = 16,
+                               intervalResamples: Int = PredictionDetails.resamples) -> [PatientPrediction] {
         var out: [PatientPrediction] = []
         withNoGrad {
             for start in stride(from: 0, to: bags.count, by: batch) {
@@ -434,7 +437,7 @@ public enum CrossVal {
                 let k = Double(models.count)
                 for b in used.indices {
                     out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) },
-                                                 interval: PredictionDetails.interval(models, bag: used[b], resamples: PredictionDetails.resamples, seed: seed)))
+                                                 interval: PredictionDetails.interval(models, bag: used[b], resamples: intervalResamples, seed: seed)))
                 }
             }
         }
@@ -449,7 +452,8 @@ public enum CrossVal {
     }
 
     /// Writes patient_preds.csv and slice_attention.csv (atomically).
-    public static func writePredictions(_ preds: [PatientPrediction], task: TaskSpec, labels: [[Int]?], to dir: URL) throws {
+    public static func writePredictions(_ preds: [PatientPrediction], task: TaskSpec, labels: [[Int]?], to dir: URL,
+                                        intervalResamples: Int = PredictionDetails.resamples) throws {
         var pp = CSVTable(header: ["patient_id"] + task.labelColumns + task.scoreColumns)
         var sa = CSVTable(header: ["patient_id", "slice_index", "z_mm", "window", "attention"])
         for (p, l) in zip(preds, labels) {
@@ -459,7 +463,7 @@ public enum CrossVal {
             }
         }
         try sa.write(to: dir.appendingPathComponent("slice_attention.csv"))
-        try PredictionDetails.write(preds, task: task, to: dir)
+        try PredictionDetails.write(preds, task: task, resamples: intervalResamples, to: dir)
         try pp.write(to: dir.appendingPathComponent("patient_preds.csv"))
     }
 

@@ -18,6 +18,8 @@ public struct DeployOptions: Sendable {
     public var seed: UInt64 = 0
     /// Exclude patients whose feature file holds NaN / Inf rows (with a warning) instead of stopping.
     public var skipNonFinite = false
+    /// Instance-bootstrap resamples of each patient's score interval (`prediction_ci.csv`; 0: none).
+    public var intervalResamples = PredictionDetails.resamples
     public var log: @Sendable (String) -> Void = { print($0) }
     public init(models: [URL], features: URL, out: URL) { self.models = models; self.features = features; self.out = out }
 }
@@ -101,8 +103,8 @@ public enum Deploy {
         }
         labels = kept
         guard !bags.isEmpty else { throw MILError.features(path: o.features.path, reason: "no patient left to score") }
-        let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed)
-        try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out)
+        let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed, intervalResamples: o.intervalResamples)
+        try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out, intervalResamples: o.intervalResamples)
         o.log("deploy: \(models.count) model(s), \(bags.count) patient(s) → \(o.out.path)")
         return (task, bags.count, models.count)
     }

@@ -55,7 +55,7 @@ public enum PredictionDetails {
     }
 
     /// Writes `prediction_ci.csv` and `attention_keyslices.csv` into `dir` (atomically).
-    static func write(_ preds: [CrossVal.PatientPrediction], task: TaskSpec, to dir: URL) throws {
+    static func write(_ preds: [CrossVal.PatientPrediction], task: TaskSpec, resamples: Int = PredictionDetails.resamples, to dir: URL) throws {
         var ci = CSVTable(header: ["patient_id", "class", "score", "ci_low", "ci_high", "resamples"])
         var ks = CSVTable(header: ["patient_id", "rank", "slice_index", "z_mm", "attention"])
         func g(_ v: Double) -> String { v.isFinite ? String(format: "%.8g", v) : "" }
