@@ -151,6 +151,15 @@ import Testing
         #expect(r.splits.patients == ["P00", "P01", "P02", "P04", "P06", "P07", "P08", "P09"])
         #expect(r.warnings.filter { $0.contains("excluded (--skip-nonfinite)") }.count == 2)
         #expect(logs.lines.contains { $0.hasPrefix("warning: patient 'P03' excluded") })
+
+        // deploy: the same error without the flag, the patients left out with it.
+        var d = DeployOptions(models: [dir.appendingPathComponent("cv2")], features: features, out: dir.appendingPathComponent("deploy"))
+        d.log = { _ in }
+        #expect { try Deploy.run(d) } throws: { "\($0)".contains("P05.h5: patient 'P05'") && "\($0)".contains("--skip-nonfinite") }
+        d.skipNonFinite = true
+        #expect(try Deploy.run(d).patients == 8)
+        let deployed = try CSVTable.read(dir.appendingPathComponent("deploy/patient_preds.csv"))
+        #expect(!deployed.rows.contains { $0[0] == "P03" || $0[0] == "P05" })
     }
 
     /// A table whose IDs match no file names both; a label value the task does not know names the

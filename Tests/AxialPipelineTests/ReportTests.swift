@@ -1,4 +1,4 @@
-import AxialEval
+@testable import AxialEval
 import AxialImaging
 import AxialStore
 import Foundation
@@ -19,6 +19,44 @@ final class ElementCollector: NSObject, XMLParserDelegate {
 }
 
 @Suite(.serialized) struct ReportTests {
+    /// TPR between ROC points is linear, the top of a vertical segment at its FPR; calibration bins
+    /// average score and label per equal-width bin; Youden picks the first maximum of TPR − FPR.
+    @Test func curveHelpers() {
+        let roc = ROCCurve(fpr: [0, 0, 0.5, 0.5, 1], tpr: [0, 0.5, 0.5, 1, 1], thresholds: [.infinity, 0.9, 0.6, 0.4, 0.1])
+        #expect(Report.tpr(at: 0, roc) == 0.5 && Report.tpr(at: 0.25, roc) == 0.5 && Report.tpr(at: 0.5, roc) == 1 && Report.tpr(at: 0.75, roc) == 1)
+        let y = Report.youden(roc)
+        #expect(y.threshold == 0.9 && y.j == 0.5)  // 0.9 and 0.4 both give J = 0.5: the higher threshold
+        let bins = Report.calibration(labels: [false, true, true, false, true], scores: [0.05, 0.15, 0.55, 0.58, 0.95], bins: 5)
+        #expect(bins.count == 3)
+        #expect(bins[0].count == 2 && abs(bins[0].score - 0.1) < 1e-12 && bins[0].observed == 0.5)
+        #expect(bins[1].count == 2 && abs(bins[1].score - 0.565) < 1e-12 && bins[1].observed == 0.5)
+        #expect(bins[2].count == 1 && bins[2].score == 0.95 && bins[2].observed == 1)
+        // The band holds every resample's curve between its percentiles: a perfectly separated
+        // sample gives TPR 1 everywhere above FPR 0.
+        let band = Report.rocBand(labels: [true, true, false, false], scores: [0.9, 0.8, 0.2, 0.1], resamples: 50, seed: 1)
+        #expect(band.fpr.count == 101 && band.low.dropFirst().allSatisfy { $0 == 1 } && band.high.allSatisfy { $0 == 1 })
+    }
+
+    /// A deploy folder without labels: no ROC (said so), cards with scores, no crash.
+    @Test func reportOfAnUnlabelledDeploy() throws {
+        let dir = temporaryFolder("report-deploy")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cv = dir.appendingPathComponent("cv")
+        _ = try FeatureInteropTests.run(features: FeatureInteropTests.fixtures.appendingPathComponent("clam"),
+                                        table: FeatureInteropTests.fixtures.appendingPathComponent("labels.csv"), out: cv, logs: LockedLines())
+        var d = DeployOptions(models: [cv], features: FeatureInteropTests.fixtures.appendingPathComponent("stamp"), out: dir.appendingPathComponent("deploy"))
+        d.log = { _ in }
+        try Deploy.run(d)
+        var o = ReportOptions(run: d.out, out: dir.appendingPathComponent("r.html"))
+        o.bootstrap = 20
+        let s = try Report.run(o)
+        let html = try String(contentsOf: o.out, encoding: .utf8)
+        #expect(s.patients == 10 && s.thresholds == [nil] && s.thumbnails == 0)
+        #expect(html.contains("AUROC undefined: 0 positive and 0 negative patient(s) with known labels."))
+        #expect(html.components(separatedBy: "<div class=\"card\"").count == 11)
+        #expect(XMLParser(data: Data(html.utf8)).parse())
+    }
+
     /// A tiny real run (2-fold crossval on the CLEAR-layout fixtures), a synthetic ingest folder
     /// with the same patients and slices, a lesion table; the page must parse as XML, hold one card
     /// per patient whose scores are those of patient_preds.csv, the pooled AUROC, the Youden
