@@ -85,7 +85,8 @@ let package = Package(
         .testTarget(name: "AxialStoreTests", dependencies: ["AxialStore", "AxialTestSupport"]),
         .testTarget(name: "AxialCoreTests", dependencies: ["AxialCore", "AxialTestSupport"]),
         .testTarget(name: "AxialEvalTests", dependencies: ["AxialTestSupport", "AxialEval", "AxialPipeline"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialTestSupport", "AxialPipeline", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "AxialPipelineTests", dependencies: ["AxialTestSupport", "AxialPipeline", .product(name: "Yams", package: "Yams")],
+                    resources: [.copy("Fixtures")]),
         // The CLI itself (config merge through swift-argument-parser, flag table vs AxialConfig.schema).
         .testTarget(name: "axialTests", dependencies: ["axial"]),
     ],

@@ -13,6 +13,7 @@ public struct CohortIssue: Sendable, Equatable, CustomStringConvertible {
     public var kind: Kind
     public var message: String
     public var description: String { "\(severity.rawValue): \(message)" }
+    public init(severity: Severity, kind: Kind, message: String) { self.severity = severity; self.kind = kind; self.message = message }
 }
 
 /// Every problem with a cohort, gathered before training so the user fixes them in one go.
@@ -169,7 +170,13 @@ public enum Cohort {
             report.add(.warning, .allLabelsUnknown, "\(allUnknown.count) patient(s) have every label unknown and are excluded: \(preview(allUnknown))")
         }
         empty.patientIDs = ids; empty.labels = labels
-        if ids.isEmpty && report.errors.isEmpty {
+        if ids.isEmpty && report.errors.isEmpty, let files = featureFiles, !missingFeatures.isEmpty, allUnknown.isEmpty {
+            // Not one table ID matches a file name: say which IDs and which files, side by side.
+            let names = files.sorted()
+            report.add(.error, .noUsablePatients, "none of the table's \(missingFeatures.count) patient ID(s) (\(preview(missingFeatures, limit: 5))) has a feature file: "
+                + "IDs are matched to files named <patient_id>.h5 (characters outside A-Z a-z 0-9 . _ - as '_'), "
+                + (names.isEmpty ? "and the feature folder has no .h5 file" : "and the feature folder has \(names.count) .h5 file(s): \(preview(names, limit: 5))"))
+        } else if ids.isEmpty && report.errors.isEmpty {
             report.add(.error, .noUsablePatients, "no patient has both a feature file and a known label")
         } else if report.errors.isEmpty {
             for (c, cls) in task.classes.enumerated() {

@@ -1,8 +1,10 @@
 import Foundation
 
-/// Progress reporting for long stages (ingest, extract, pretrain, …): a redrawn bar with count,
-/// rate and ETA on a terminal, plain lines (at most one every `lineInterval` seconds, plus the last)
-/// when the output is a file or pipe, nothing when `quiet`. Thread-safe: workers call `advance`.
+/// Progress reporting for long stages (ingest, extract, pretrain, crossval, …): a redrawn bar with
+/// count, rate and ETA on a terminal; plain lines when the output is a file or pipe (CI) — one each
+/// time the work passes another 10% (at most one every `lineInterval` seconds; one at least every
+/// `heartbeat` seconds while work goes on; by time alone when the total is unknown), plus the last;
+/// nothing when `quiet`. Thread-safe: workers call `advance`.
 ///
 ///     ingest [##########..........]  150/300 slices  212.4 slices/s  ETA 0:01
 public final class Progress: @unchecked Sendable {
@@ -18,6 +20,8 @@ public final class Progress: @unchecked Sendable {
     private let start: Double
     private var lastDraw = -1.0
     private let lineInterval: Double
+    private let heartbeat: Double
+    private var lastDecile = 0
     private var finished = false
     private let clock: @Sendable () -> Double
 
@@ -25,11 +29,12 @@ public final class Progress: @unchecked Sendable {
     ///   - style: `nil` picks `.bar` if standard error is a terminal, `.lines` otherwise.
     ///   - write: where text goes (standard error by default).
     ///   - clock: seconds, monotonic (injectable for tests).
-    public init(label: String, total: Int, unit: String = "slices", style: Style? = nil, lineInterval: Double = 5,
-                write: (@Sendable (String) -> Void)? = nil, clock: (@Sendable () -> Double)? = nil) {
+    public init(label: String, total: Int, unit: String = "slices", style: Style? = nil, lineInterval: Double = 1,
+                heartbeat: Double = 60, write: (@Sendable (String) -> Void)? = nil, clock: (@Sendable () -> Double)? = nil) {
         self.label = label; self.unit = unit; self.total = max(total, 0)
         self.style = style ?? (isatty(STDERR_FILENO) == 1 ? .bar : .lines)
         self.lineInterval = lineInterval
+        self.heartbeat = max(heartbeat, lineInterval)
         self.write = write ?? { s in FileHandle.standardError.write(Data(s.utf8)) }
         let clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         self.clock = clock
@@ -61,6 +66,15 @@ public final class Progress: @unchecked Sendable {
             drawLocked(force: true)
         case .lines: write(text + "\n")
         }
+    }
+
+    /// Runs `body` (which prints a line elsewhere, e.g. on standard output) with the bar cleared
+    /// first and redrawn after, so a log line never lands in the middle of the bar.
+    public func interrupt(_ body: () -> Void) {
+        lock.lock(); defer { lock.unlock() }
+        if style == .bar && !finished && lastDraw >= 0 { write("\r\u{1B}[2K") }
+        body()
+        if style == .bar && !finished && lastDraw >= 0 { drawLocked(force: true) }
     }
 
     /// Draws the final state and ends the bar's line.
@@ -116,7 +130,11 @@ public final class Progress: @unchecked Sendable {
             guard force || now - lastDraw >= 0.1 else { return }
             write("\r\u{1B}[2K" + statusLocked(now: now))
         case .lines:
-            guard force || (lastDraw < 0 ? now - start >= lineInterval : now - lastDraw >= lineInterval) else { return }
+            let gap = now - (lastDraw < 0 ? start : lastDraw)
+            let decile = total > 0 ? done * 10 / total : 0
+            let due = total > 0 ? (decile > lastDecile && gap >= lineInterval) || gap >= heartbeat : gap >= lineInterval
+            guard force || due else { return }
+            lastDecile = decile
             write(statusLocked(now: now) + "\n")
         }
         lastDraw = now

@@ -116,7 +116,9 @@ public struct PatientFeatures: Sendable, Equatable {
 /// Reads and writes the per-patient HDF5 feature store.
 ///
 /// Layout (root group): datasets `feats` (`<f4` or `<f2`, `[N, D]`, chunked by rows),
-/// `slice_index` (`<i4` `[N]`), `z_mm` (`<f4` `[N]`), `window` (`<i4` `[N]`); attributes — variable-length
+/// `slice_index` (`<i4` `[N]`), `z_mm` (`<f4` `[N]`), `window` (`<i4` `[N]`), `coords` (`<f4` `[N, 2]`:
+/// slice index, z mm — with attribute `columns = "slice_index,z_mm"`; absent in files written
+/// before it existed, never required on reading); attributes — variable-length
 /// UTF-8 strings `axial_version`, `encoder`, `encoder_sha256`, `windows` (JSON), `patient_id`,
 /// `study_uid`, `series_uid`, `preprocessing` (JSON), `created`; `feat_dim` int64 scalar;
 /// `spacing_mm` float64 `[3]`. Files are written to a temporary name in the same folder and renamed.
@@ -204,6 +206,8 @@ public enum FeatureStore {
             try H5.writeDataset(file, "window", dims: [n], fileType: axial_h5t_std_i32le(),
                                 memoryType: axial_h5t_native_int32(), bytes: $0, path: path)
         }
+        // (slice index, z mm) per row as `coords`, where STAMP / CLAM readers look for positions.
+        try writeCoords(f, file: file, path: path)
         let m = f.metadata
         let windowsJSON: String
         do {

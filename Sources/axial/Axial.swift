@@ -7,7 +7,7 @@ struct Axial: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axial",
         abstract: "Axial: CT studies to windowed slices, slice embeddings, HDF5 features and attention heads.",
-        subcommands: [InitCommand.self, Inspect.self, Ingest.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, Demo.self, PretrainCommand.self, AnomalyCommand.self, ClassifyCommand.self, SegmentCommand.self])
+        subcommands: [InitCommand.self, Inspect.self, Ingest.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, ReportCommand.self, Demo.self, PretrainCommand.self, AnomalyCommand.self, ClassifyCommand.self, SegmentCommand.self])
 
     /// As `AsyncParsableCommand.main`, after merging a stage command's `--config` section into the
     /// arguments (`ConfigArguments.merge`: flag > config > default).

@@ -27,7 +27,7 @@ extension ArgumentHelp {
 enum CommandSchema {
     /// The commands that have a config section, in template order.
     static let stageCommands: [any ParsableCommand.Type] = [
-        Ingest.self, PretrainCommand.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self,
+        Ingest.self, PretrainCommand.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, ReportCommand.self,
     ]
 
     static let schema = ConfigSchema(stageCommands.map { section(of: $0) })

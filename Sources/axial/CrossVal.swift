@@ -14,7 +14,7 @@ struct CrossValCommand: ParsableCommand {
         abstract: "Patient-level stratified K-fold training of a MIL head (ABMIL, gated ABMIL, PMA, PsPG) on HDF5 slice features.")
 
     @OptionGroup var configFile: ConfigFileOption
-    @Option(help: .path("Folder of <patient>.h5 feature files.")) var features: String
+    @Option(help: .path("Folder of <patient>.h5 feature files (Axial's, or CLEAR / STAMP / CLAM layout).")) var features: String
     @Option(help: .path("Clinical table (CSV: patient_id + label columns).")) var table: String
     @Option(help: .nameOrPath("Task name (Manifests/tasks/<name>.yaml) or a task YAML path.")) var task: String
     @Option(help: "Head: abmil, abmil-gated, pma or pspg.") var head: HeadKind
@@ -39,6 +39,8 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate
     @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
     @Flag(help: "Train on the raw features (default: standardised with the training fold's per-feature mean and std, saved with the model).") var noStandardize = false
+    @Option(help: "Instance-bootstrap resamples of each patient's score interval in prediction_ci.csv (0: none; each costs one forward pass per patient and model).") var ciResamples = 50
+    @Flag(help: "Exclude patients whose feature file holds NaN / Inf rows, with a warning (default: stop naming them).") var skipNonfinite = false
     @Flag(help: "Log every epoch (default: one summary line per fold).") var verbose = false
     @Flag(help: "Only errors and the final line.") var quiet = false
 
@@ -53,7 +55,8 @@ struct CrossValCommand: ParsableCommand {
         o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }; o.pairLossWeight = pairLoss
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
-        o.standardize = !noStandardize; o.verbose = verbose
+        o.standardize = !noStandardize; o.verbose = verbose; o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
+        o.progress = quiet ? .quiet : nil
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)
@@ -72,15 +75,18 @@ struct DeployCommand: ParsableCommand {
 
     @OptionGroup var configFile: ConfigFileOption
     @Option(parsing: .upToNextOption, help: .path("Crossval folders and/or model.safetensors files.")) var models: [String]
-    @Option(help: .path("Folder of <patient>.h5 feature files.")) var features: String
+    @Option(help: .path("Folder of <patient>.h5 feature files (Axial's, or CLEAR / STAMP / CLAM layout).")) var features: String
     @Option(help: .path("Output folder (task.yaml, patient_preds.csv, slice_attention.csv).")) var out: String
     @Option(help: .path("Clinical table with labels (optional; scores every feature file without it).")) var table: String?
     @Option(help: .path("CSV of key slices (patient_id, slice_index).")) var keySlices: String?
+    @Option(help: "Instance-bootstrap resamples of each patient's score interval in prediction_ci.csv (0: none; each costs one forward pass per patient and model).") var ciResamples = 50
+    @Flag(help: "Exclude patients whose feature file holds NaN / Inf rows, with a warning (default: stop naming them).") var skipNonfinite = false
 
     func run() throws {
         var o = DeployOptions(models: models.map { URL(fileURLWithPath: $0) }, features: URL(fileURLWithPath: features), out: URL(fileURLWithPath: out))
         o.table = table.map { URL(fileURLWithPath: $0) }
         o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
+        o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
         do { try AxialPipeline.Deploy.run(o) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

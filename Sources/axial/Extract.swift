@@ -14,7 +14,7 @@ struct ExtractCommand: ParsableCommand {
             Reads <input>/manifest.csv and its PNG slices — or, when <input> has no manifest.csv, the DICOM / \
             NIfTI series under it, windowed (--windows, --window-file, --channels, --size as for ingest) \
             in memory — preprocesses them as the encoder's source library does, embeds them with no tape and writes <out>/<patient_id>.h5 (feats, slice_index, \
-            z_mm, window, provenance attributes incl. the weights' sha256). Complete files are skipped; \
+            z_mm, window, coords = (slice index, z mm), provenance attributes incl. the weights' sha256). Complete files are skipped; \
             failed patients are logged to <out>/extract_errors.csv. Encoders: \(EncoderRegistry.names.joined(separator: ", ")).
             """)
 
@@ -62,6 +62,9 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "DICOM / NIfTI input: resize slices to N×N before preprocessing (as ingest --size).")
     var size: Int?
 
+    @Option(name: .customLong("clam-copy"), help: .path("Also write a CLAM-layout copy of each patient's features to <dir>/h5_files/<patient>.h5 (features + coords = slice index, z mm)."))
+    var clamCopy: String?
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -76,13 +79,14 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         do {
             if let threads { Extract.setWorkerThreads(threads) }
-            let options = ExtractOptions(
+            var options = ExtractOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out), encoder: encoder,
                 weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed, batchSize: batch,
                 precision: dtype, shard: try Shard.parse(shard),
                 windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil,
                 windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: channels, size: size,
                 inputSize: inputSize)
+            options.clamCopy = clamCopy.map { URL(fileURLWithPath: $0) }
             let summary = try Extract.run(options)
             print(summary.text)
             if !quiet { print("extract: time: \(summary.timing.text)") }

@@ -41,7 +41,10 @@ enum Python {
 import sys, json, h5py, numpy as np
 path, precision = sys.argv[1], sys.argv[2]
 with h5py.File(path, "r") as f:
-    assert set(f.keys()) == {"feats", "slice_index", "z_mm", "window"}, list(f.keys())
+    assert set(f.keys()) == {"feats", "slice_index", "z_mm", "window", "coords"}, list(f.keys())
+    c = f["coords"]
+    assert c.dtype == np.dtype("<f4") and c.shape == (6, 2) and c.attrs["columns"] == "slice_index,z_mm", (c.dtype, c.shape)
+    assert np.array_equal(c[()], np.array([[0, -100], [0, -100], [1, -98.75], [1, -98.75], [2, -97.5], [2, -97.5]], "f4")), c[()]
     feats = f["feats"]
     want = np.dtype("<f2") if precision == "float16" else np.dtype("<f4")
     assert feats.dtype == want, feats.dtype

@@ -9,7 +9,7 @@ import Testing
 /// The stage commands, by config section.
 private let commands: [String: any ParsableCommand.Type] = [
     "ingest": Ingest.self, "pretrain": PretrainCommand.self, "extract": ExtractCommand.self,
-    "crossval": CrossValCommand.self, "deploy": DeployCommand.self, "statistics": Statistics.self,
+    "crossval": CrossValCommand.self, "deploy": DeployCommand.self, "statistics": Statistics.self, "report": ReportCommand.self,
 ]
 
 private func scratch(_ tag: String) -> URL {

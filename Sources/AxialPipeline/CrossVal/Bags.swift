@@ -21,6 +21,21 @@ public enum MILError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A feature file with NaN or ±Inf values (a failed or overflowing extraction): which patient,
+/// file and rows. Crossval / deploy stop on it, or with `--skip-nonfinite` exclude the patient.
+public struct NonFiniteFeatures: Error, CustomStringConvertible, Sendable {
+    public var patientID: String
+    public var path: String
+    public var rows: [Int]
+    public var sliceIndex: [Int]
+    public var total: Int
+
+    public var description: String {
+        let shown = zip(rows, sliceIndex).prefix(5).map { "row \($0) (slice \($1))" }.joined(separator: ", ")
+        return "\(path): patient '\(patientID)': \(rows.count) of \(total) feature row(s) contain NaN or Inf: \(shown)\(rows.count > 5 ? ", …" : "")"
+    }
+}
+
 /// One patient's instances (feature-store rows) in slice order, after window selection.
 public struct PatientBag: Sendable {
     public var patientID: String
@@ -31,6 +46,8 @@ public struct PatientBag: Sendable {
     public var zMM: [Float]
     /// Window name of each row.
     public var window: [String]
+    /// Who made the features: "encoder (weights sha256 abcdef012345…)", or the other tool's layout.
+    public var provenance: String = ""
     public var count: Int { sliceIndex.count }
 
     /// The rows at `rows` (in the given order).
@@ -38,18 +55,29 @@ public struct PatientBag: Sendable {
         var f = [Float](); f.reserveCapacity(rows.count * dimension)
         for r in rows { f.append(contentsOf: features[(r * dimension)..<((r + 1) * dimension)]) }
         return PatientBag(patientID: patientID, dimension: dimension, features: f, sliceIndex: rows.map { sliceIndex[$0] },
-                          zMM: rows.map { zMM[$0] }, window: rows.map { window[$0] })
+                          zMM: rows.map { zMM[$0] }, window: rows.map { window[$0] }, provenance: provenance)
     }
 }
 
 /// Bag building from the HDF5 feature store (`<patient>.h5`, AxialStore): chosen windows, a
 /// maximum bag size with key-slice-aware sampling, zero padding + mask for batching.
 public enum Bags {
-    /// Reads a patient's file and keeps the rows of the chosen windows (nil: all windows).
-    public static func load(_ url: URL, patientID: String, windows: [String]? = nil) throws -> PatientBag {
+    /// Reads a patient's file — Axial's layout or another tool's (CLEAR, STAMP, CLAM:
+    /// `FeatureStore.readAnyLayout`; what it lacked is recorded in `layouts`) — and keeps the rows
+    /// of the chosen windows (nil: all windows). A file with NaN / Inf features throws
+    /// `NonFiniteFeatures` naming the patient, the file and the rows.
+    public static func load(_ url: URL, patientID: String, windows: [String]? = nil, layouts: FeatureLayoutLog? = nil) throws -> PatientBag {
         let pf: PatientFeatures
-        do { pf = try FeatureStore.read(url).features } catch {
+        do {
+            let loaded = try FeatureStore.readAnyLayout(url, fallbackPatientID: patientID)
+            layouts?.record(loaded, name: url.lastPathComponent)
+            pf = loaded.features
+        } catch {
             throw MILError.features(path: url.path, reason: "cannot read the feature file: \(error)")
+        }
+        let bad = pf.nonFiniteRows
+        if !bad.isEmpty {
+            throw NonFiniteFeatures(patientID: patientID, path: url.path, rows: bad, sliceIndex: bad.map { Int(pf.sliceIndex[$0]) }, total: pf.count)
         }
         let names = pf.metadata.windows.map(\.name)
         var keep = Array(0..<names.count)
@@ -72,7 +100,9 @@ public enum Bags {
         }
         guard !rows.isEmpty else { throw MILError.features(path: url.path, reason: "no rows left after choosing windows \(windows ?? [])") }
         let all = PatientBag(patientID: patientID, dimension: pf.featDim, features: pf.feats, sliceIndex: pf.sliceIndex.map(Int.init),
-                             zMM: pf.zMM, window: pf.window.map { names.isEmpty ? "\($0)" : names[Int($0)] })
+                             zMM: pf.zMM, window: pf.window.map { names.isEmpty ? "\($0)" : names[Int($0)] },
+                             provenance: pf.metadata.encoderSHA256.isEmpty ? pf.metadata.encoder
+                                : "\(pf.metadata.encoder) (weights sha256 \(pf.metadata.encoderSHA256.prefix(12))…)")
         return rows.count == pf.count ? all : all.subset(rows)
     }
 

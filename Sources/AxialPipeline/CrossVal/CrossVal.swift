@@ -20,6 +20,8 @@ import Foundation
 ///     fold-k/model.safetensors     state dict + metadata (head config JSON, task YAML, windows, …)
 ///     fold-k/patient_preds.csv     patient_id, label columns, score_<class> (probabilities)
 ///     fold-k/slice_attention.csv   patient_id, slice_index, z_mm, window, attention
+///     fold-k/prediction_ci.csv     patient_id, class, score, ci_low, ci_high, resamples (instance bootstrap)
+///     fold-k/attention_keyslices.csv  patient_id, rank, slice_index, z_mm, attention (top 5 slices)
 ///     fold-k/training.csv          epoch, train_loss, valid_loss, valid_macro_auroc, seconds, best
 ///     fold-k/loss_curve.svg
 ///
@@ -50,6 +52,13 @@ public struct CrossValOptions: Sendable {
     public var standardize = true
     /// Log every epoch (else one summary line per fold).
     public var verbose = false
+    /// Exclude patients whose feature file holds NaN / Inf rows (with a warning) instead of stopping.
+    public var skipNonFinite = false
+    /// The stage's progress bar (epochs of all folds) on standard error; nil: a bar on a terminal,
+    /// a line every ~10% otherwise. Quiet by default in the library (the CLI passes nil).
+    public var progress: Progress.Style? = .quiet
+    /// Instance-bootstrap resamples of each test patient's score interval (`prediction_ci.csv`; 0: none).
+    public var intervalResamples = PredictionDetails.resamples
     /// Head sizes (nil: the head's defaults).
     public var hidden: Int? = nil
     public var attentionHidden: Int? = nil
@@ -114,10 +123,62 @@ public enum CrossVal {
 
         // 1. Validate the cohort before any training.
         let files = try Cohort.featureFiles(in: o.features)
-        let (cohort, report) = try Cohort.load(table: o.table, task: task, featureFiles: files)
-        try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
+        var (cohort, report) = try Cohort.load(table: o.table, task: task, featureFiles: files)
         var warnings = report.warnings.map(\.message)
         for w in warnings { o.log("warning: \(w)") }
+
+        // Bags of every usable patient (chosen windows), before the splits: a patient whose file
+        // holds NaN / Inf rows stops the run, or with skipNonFinite is excluded with a warning.
+        let layouts = FeatureLayoutLog()
+        var bags: [String: PatientBag] = [:]
+        var dimension = 0
+        var nonFinite: [NonFiniteFeatures] = []
+        for id in cohort.patientIDs {
+            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
+            let bag: PatientBag
+            do { bag = try Bags.load(url, patientID: id, windows: o.windows, layouts: layouts) } catch let e as NonFiniteFeatures {
+                nonFinite.append(e); continue
+            }
+            if dimension == 0 { dimension = bag.dimension }
+            guard bag.dimension == dimension else {
+                throw MILError.features(path: url.path, reason: "feature width \(bag.dimension) differs from the other patients' \(dimension)")
+            }
+            bags[id] = bag
+        }
+        for line in layouts.lines { o.log(line) }
+        if !nonFinite.isEmpty {
+            guard o.skipNonFinite else {
+                throw MILError.features(path: o.features.path, reason: "\(nonFinite.count) patient(s) have NaN / Inf features — "
+                    + nonFinite.prefix(5).map(\.description).joined(separator: "; ")
+                    + (nonFinite.count > 5 ? "; …" : "") + "; re-extract them, or pass --skip-nonfinite to exclude them")
+            }
+            let dropped = Set(nonFinite.map(\.patientID))
+            let keep = cohort.patientIDs.indices.filter { !dropped.contains(cohort.patientIDs[$0]) }
+            cohort = CohortLabels(task: task, patientIDs: keep.map { cohort.patientIDs[$0] }, labels: keep.map { cohort.labels[$0] })
+            for e in nonFinite {
+                let w = "patient '\(e.patientID)' excluded (--skip-nonfinite): \(e.description)"
+                warnings.append(w); o.log("warning: \(w)")
+                report.issues.append(CohortIssue(severity: .warning, kind: .missingFeatures, message: w))
+            }
+            guard cohort.count >= o.folds else {
+                throw MILError.options("\(cohort.count) patient(s) left after excluding \(dropped.count) with NaN / Inf features; \(o.folds) folds need at least \(o.folds)")
+            }
+        }
+        // Feature files of two extractions (encoders or weights, or another tool's files among
+        // Axial's) are never mixed without a word.
+        var makers: [String: [String]] = [:]
+        for id in cohort.patientIDs {
+            makers[bags[id]!.provenance, default: []].append(FeatureStore.fileName(patientID: id))
+        }
+        if makers.count > 1 {
+            let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
+            throw MILError.features(path: o.features.path, reason: "feature files made by \(makers.count) different extractions — \(groups.joined(separator: "; ")); use one encoder's files per crossval")
+        }
+
+        // Stale outputs: a rerun continues only with the inputs recorded in run.json.
+        let record = RunRecord(o, task: task, cohort: cohort, features: Array(Set(makers.keys)))
+        if try RunRecord.checkOrWrite(record, out: o.out) { o.log("crossval: \(o.out.path) holds a run with the same inputs (run.json): continuing") }
+        try AtomicFile.write(Data(report.description.utf8), to: o.out.appendingPathComponent("cohort_report.txt"))
         try AtomicFile.write(Data(taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
 
         // 2. Splits (reused when present).
@@ -127,32 +188,9 @@ public enum CrossVal {
         for w in splitWarnings { o.log("warning: \(w)") }
         o.log("crossval: \(task.name) (\(task.kind.rawValue), \(task.classes.count) class(es)), \(cohort.count) patients, \(o.folds) folds (\(splits.method)\(reused ? ", splits.json reused" : "")), head \(o.head.rawValue)")
 
-        // 3. Bags (all usable patients, chosen windows) and key slices.
+        // 3. Key slices.
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
-        var bags: [String: PatientBag] = [:]
-        var dimension = 0
-        for id in cohort.patientIDs {
-            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
-            let bag = try Bags.load(url, patientID: id, windows: o.windows)
-            if dimension == 0 { dimension = bag.dimension }
-            guard bag.dimension == dimension else {
-                throw MILError.features(path: url.path, reason: "feature width \(bag.dimension) differs from the other patients' \(dimension)")
-            }
-            bags[id] = bag
-        }
         let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
-        // Feature files of two extractions (encoders or weights) are never mixed without a word.
-        var makers: [String: [String]] = [:]
-        for id in cohort.patientIDs {
-            let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
-            guard let p = FeatureStore.readProvenance(url) else { continue }
-            makers["\(p.encoder) (weights sha256 \(p.encoderSHA256.prefix(12))…)", default: []].append(url.lastPathComponent)
-        }
-        if makers.count > 1 {
-            let groups = makers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count) file(s), e.g. \($0.value.prefix(3).joined(separator: ", "))" }
-            throw MILError.features(path: o.features.path, reason: "feature files made by \(makers.count) different extractions — \(groups.joined(separator: "; ")); use one encoder's files per crossval")
-        }
-
         var config = HeadConfig(kind: o.head, inputDimension: dimension, classes: task.classes.count)
         if let h = o.hidden { config.hidden = h }
         if let a = o.attentionHidden { config.attentionHidden = a }
@@ -174,11 +212,19 @@ public enum CrossVal {
         try config.validate()
 
         var trained: [Int] = [], skipped: [Int] = []
+        // One progress bar for the stage (epochs of all folds; early stops shrink the total); log
+        // lines are printed around it. Folds are named by their folder, fold-0 … fold-(K−1), everywhere.
+        let progress = Progress(label: "crossval \(o.head.rawValue)", total: splits.folds.count * o.epochs, unit: "epochs", style: o.progress)
+        defer { progress.finish() }
+        var lo = o
+        lo.log = { line in progress.interrupt { o.log(line) } }
+        let range = "folds 0–\(splits.folds.count - 1)"
         for fold in splits.folds {
             let dir = o.out.appendingPathComponent("fold-\(fold.fold)")
             let done = ["patient_preds.csv", "model.safetensors"].allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
             if done {
-                o.log("fold \(fold.fold) of \(splits.folds.count): done already (fold-\(fold.fold)/), skipped")
+                progress.addTotal(-o.epochs)
+                lo.log("fold-\(fold.fold) (\(range)): done already, skipped")
                 skipped.append(fold.fold); continue
             }
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -189,19 +235,19 @@ public enum CrossVal {
             let loss = LossFunction(task: task, head: o.head, trainLabels: trainLabels, pairWeight: o.pairLossWeight)
             let standardizer = o.standardize ? Standardizer(fitting: trainBags) : nil
             let history = try train(head, loss: loss, task: task, train: (trainBags, trainLabels), valid: (validBags, validLabels),
-                                    options: o, seed: foldSeed, keySlices: keySlices, standardizer: standardizer,
-                                    fold: fold.fold, totalFolds: splits.folds.count)
+                                    options: lo, seed: foldSeed, keySlices: keySlices, standardizer: standardizer,
+                                    fold: fold.fold, totalFolds: splits.folds.count, progress: progress)
             let model = MILModel(head: head, task: task, taskYAML: taskYAML, windows: o.windows, maxBag: o.maxBag,
                                  standardizer: standardizer, url: nil)
             try writeModel(model, to: dir.appendingPathComponent("model.safetensors"),
                            extra: ["fold": "\(fold.fold)", "best_epoch": "\(history.bestEpoch)", "seed": "\(o.seed)", "splits_seed": "\(splits.seed)"])
             try writeHistory(history, fold: fold.fold, to: dir)
             let testBags = fold.test.map { bags[$0]! }
-            let preds = predict([model], bags: testBags, keySlices: keySlices, seed: o.seed)
-            try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir)
+            let preds = predict([model], bags: testBags, keySlices: keySlices, seed: o.seed, intervalResamples: o.intervalResamples)
+            try writePredictions(preds, task: task, labels: fold.test.map { labelOf[$0]! }, to: dir, intervalResamples: o.intervalResamples)
             let bestRow = history.rows.first { $0.epoch == history.bestEpoch }
             func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "n/a" }
-            o.log("fold \(fold.fold) of \(splits.folds.count): \(history.rows.count) epoch(s), best \(history.bestEpoch) (validation AUROC \(f(bestRow?.auroc)), loss \(f(bestRow?.valid))), \(fold.test.count) test patients → fold-\(fold.fold)/")
+            lo.log("fold-\(fold.fold) (\(range)): \(history.rows.count) epoch(s), best \(history.bestEpoch) (validation AUROC \(f(bestRow?.auroc)), loss \(f(bestRow?.valid))), \(fold.test.count) test patients → fold-\(fold.fold)/")
             trained.append(fold.fold)
         }
         return CrossValResult(task: task, splits: splits, foldsTrained: trained, foldsSkipped: skipped, warnings: warnings)
@@ -251,7 +297,7 @@ public enum CrossVal {
 
     static func train(_ head: MILHead, loss: LossFunction, task: TaskSpec, train: ([PatientBag], [[Int]]), valid: ([PatientBag], [[Int]]),
                       options o: CrossValOptions, seed: UInt64, keySlices: [String: Set<Int>], standardizer: Standardizer?,
-                      fold: Int, totalFolds: Int) throws -> History {
+                      fold: Int, totalFolds: Int, progress: Progress? = nil) throws -> History {
         let adam = Adam(head.parameters(), lr: Double(o.learningRate), weightDecay: Double(o.weightDecay))
         var history = History()
         // Model selection on the inner validation split: macro AUROC first, the validation loss
@@ -301,11 +347,14 @@ public enum CrossVal {
             let secs = Date().timeIntervalSince(t0)
             history.rows.append((epoch, trainLoss, validLoss, auroc, secs))
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+            progress?.detail = "fold-\(fold) epoch \(epoch): train \(f(trainLoss)) valid \(f(validLoss)) AUROC \(f(auroc))"
+            progress?.advance()
             if o.verbose {
-                o.log("fold \(fold) of \(totalFolds) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
+                o.log("fold-\(fold) (folds 0–\(totalFolds - 1)) epoch \(epoch)/\(o.epochs): train \(f(trainLoss)) valid \(f(validLoss)) auroc \(f(auroc))\(improved ? " *" : "") (\(String(format: "%.2f", secs)) s)")
             }
             if sinceBest >= o.patience {
-                if o.verbose { o.log("fold \(fold) of \(totalFolds): early stop after epoch \(epoch) (best \(history.bestEpoch))") }
+                progress?.addTotal(-(o.epochs - epoch))
+                if o.verbose { o.log("fold-\(fold) (folds 0–\(totalFolds - 1)): early stop after epoch \(epoch) (best \(history.bestEpoch))") }
                 break
             }
         }
@@ -361,10 +410,13 @@ public enum CrossVal {
         public var bag: PatientBag
         public var scores: [Double]
         public var attention: [Float]
+        /// Per class: 95% instance-bootstrap interval of the score (`PredictionDetails`).
+        public var interval: [(Double, Double)] = []
     }
 
     /// Mean ensemble of `models` (probabilities and attention averaged) on each bag.
-    public static func predict(_ models: [MILModel], bags: [PatientBag], keySlices: [String: Set<Int>], seed: UInt64, batch: Int = 16) -> [PatientPrediction] {
+    public static func predict(_ models: [MILModel], bags: [PatientBag], keySlices: [String: Set<Int>], seed: UInt64, batch: Int = 16,
+                               intervalResamples: Int = PredictionDetails.resamples) -> [PatientPrediction] {
         var out: [PatientPrediction] = []
         withNoGrad {
             for start in stride(from: 0, to: bags.count, by: batch) {
@@ -384,7 +436,8 @@ public enum CrossVal {
                 }
                 let k = Double(models.count)
                 for b in used.indices {
-                    out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) }))
+                    out.append(PatientPrediction(bag: used[b], scores: scores[b].map { $0 / k }, attention: att[b].map { $0 / Float(k) },
+                                                 interval: PredictionDetails.interval(models, bag: used[b], resamples: intervalResamples, seed: seed)))
                 }
             }
         }
@@ -399,7 +452,8 @@ public enum CrossVal {
     }
 
     /// Writes patient_preds.csv and slice_attention.csv (atomically).
-    public static func writePredictions(_ preds: [PatientPrediction], task: TaskSpec, labels: [[Int]?], to dir: URL) throws {
+    public static func writePredictions(_ preds: [PatientPrediction], task: TaskSpec, labels: [[Int]?], to dir: URL,
+                                        intervalResamples: Int = PredictionDetails.resamples) throws {
         var pp = CSVTable(header: ["patient_id"] + task.labelColumns + task.scoreColumns)
         var sa = CSVTable(header: ["patient_id", "slice_index", "z_mm", "window", "attention"])
         for (p, l) in zip(preds, labels) {
@@ -409,6 +463,7 @@ public enum CrossVal {
             }
         }
         try sa.write(to: dir.appendingPathComponent("slice_attention.csv"))
+        try PredictionDetails.write(preds, task: task, resamples: intervalResamples, to: dir)
         try pp.write(to: dir.appendingPathComponent("patient_preds.csv"))
     }
 

@@ -16,6 +16,10 @@ public struct DeployOptions: Sendable {
     public var table: URL? = nil
     public var keySlices: URL? = nil
     public var seed: UInt64 = 0
+    /// Exclude patients whose feature file holds NaN / Inf rows (with a warning) instead of stopping.
+    public var skipNonFinite = false
+    /// Instance-bootstrap resamples of each patient's score interval (`prediction_ci.csv`; 0: none).
+    public var intervalResamples = PredictionDetails.resamples
     public var log: @Sendable (String) -> Void = { print($0) }
     public init(models: [URL], features: URL, out: URL) { self.models = models; self.features = features; self.out = out }
 }
@@ -69,22 +73,38 @@ public enum Deploy {
             for name in try Cohort.featureFiles(in: o.features).sorted() {
                 let url = o.features.appendingPathComponent(name)
                 let id: String
-                do { id = try FeatureStore.read(url).features.metadata.patientID } catch {
+                do { id = try FeatureStore.readAnyLayout(url).features.metadata.patientID } catch {
                     throw MILError.features(path: url.path, reason: "cannot read: \(error)")
                 }
                 ids.append(id); labels.append(nil); urls.append(url)
             }
         }
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
-        let bags = try zip(ids, urls).map { id, url -> PatientBag in
-            let b = try Bags.load(url, patientID: id, windows: first.windows)
+        let layouts = FeatureLayoutLog()
+        var bags: [PatientBag] = [], kept: [[Int]?] = [], nonFinite: [NonFiniteFeatures] = []
+        for (i, (id, url)) in zip(ids, urls).enumerated() {
+            let b: PatientBag
+            do { b = try Bags.load(url, patientID: id, windows: first.windows, layouts: layouts) } catch let e as NonFiniteFeatures {
+                nonFinite.append(e); continue
+            }
             guard b.dimension == first.head.config.inputDimension else {
                 throw MILError.features(path: url.path, reason: "feature width \(b.dimension), the model expects \(first.head.config.inputDimension)")
             }
-            return b
+            bags.append(b); kept.append(labels[i])
         }
-        let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed)
-        try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out)
+        for line in layouts.lines { o.log(line) }
+        if !nonFinite.isEmpty {
+            guard o.skipNonFinite else {
+                throw MILError.features(path: o.features.path, reason: "\(nonFinite.count) patient(s) have NaN / Inf features — "
+                    + nonFinite.prefix(5).map(\.description).joined(separator: "; ")
+                    + (nonFinite.count > 5 ? "; …" : "") + "; re-extract them, or pass --skip-nonfinite to exclude them")
+            }
+            for e in nonFinite { o.log("warning: patient '\(e.patientID)' excluded (--skip-nonfinite): \(e.description)") }
+        }
+        labels = kept
+        guard !bags.isEmpty else { throw MILError.features(path: o.features.path, reason: "no patient left to score") }
+        let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed, intervalResamples: o.intervalResamples)
+        try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out, intervalResamples: o.intervalResamples)
         o.log("deploy: \(models.count) model(s), \(bags.count) patient(s) → \(o.out.path)")
         return (task, bags.count, models.count)
     }

@@ -172,6 +172,7 @@ public enum Demo {
                                  out: folder.appendingPathComponent("crossval"))
         co.folds = 3; co.seed = seed; co.epochs = options.crossvalEpochs; co.learningRate = 1e-3; co.batchSize = 8
         co.hidden = 64; co.attentionHidden = 32
+        co.progress = options.progress
         if options.progress == .quiet { co.log = { _ in } }
         let cv = try CrossVal.run(co)
 

@@ -33,6 +33,9 @@ public struct ExtractOptions: Sendable {
     /// ViT encoders at another input size (e.g. 256 for `vit_base`): preprocessing crops this size
     /// and the checkpoint's position embedding is resampled to the new grid (timm-exact); nil = the registry's.
     public var inputSize: Int?
+    /// Also write a CLAM-layout copy of every patient's features to `<clamCopy>/h5_files/<patient>.h5`
+    /// (`features` + `coords`, see `FeatureStore.writeCLAM`); nil: none.
+    public var clamCopy: URL? = nil
 
     public init(input: URL, output: URL, encoder: String, weights: URL? = nil, seed: UInt64 = 0, batchSize: Int = 32,
                 precision: FeaturePrecision = .float32, shard: Shard = .all, windows: [String]? = nil, progress: Progress.Style? = nil,
@@ -103,7 +106,7 @@ public enum Extract {
     }
 
     public struct Summary: Sendable {
-        public var patients = 0, written = 0, skipped = 0, failed = 0, otherShards = 0, slices = 0
+        public var patients = 0, written = 0, skipped = 0, failed = 0, otherShards = 0, slices = 0, clamCopies = 0
         public var seconds = 0.0
         public var timing = Timing()
         public var output: URL
@@ -112,6 +115,7 @@ public enum Extract {
             return "extract: \(patients) patients, \(written) written, \(skipped) already complete, \(failed) failed"
                 + (otherShards > 0 ? ", \(otherShards) left to other shards" : "")
                 + "; \(slices) images embedded (\(rate) img/s) → \(output.path)"
+                + (clamCopies > 0 ? "; \(clamCopies) CLAM-layout copies written" : "")
         }
     }
 
@@ -306,9 +310,29 @@ public enum Extract {
             summary.timing.write += clock() - t
         }
         progress.finish()
+        if let clam = o.clamCopy { summary.clamCopies = try writeCLAMCopies(from: o.output, to: clam) }
         summary.timing.preprocess = stats.total
         summary.seconds = Date().timeIntervalSince(start)
         return summary
+    }
+
+    /// CLAM-layout copies (`<clam>/h5_files/<name>.h5`) of the complete Axial files in `features`
+    /// that have none yet (a rerun with `--clam-copy` converts files written earlier). Returns the count written.
+    public static func writeCLAMCopies(from features: URL, to clam: URL) throws -> Int {
+        let folder = clam.appendingPathComponent("h5_files")
+        var written = 0
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: features.path)) ?? []
+        for name in names.sorted() where name.hasSuffix(".h5") && !name.hasPrefix(".") {
+            let src = features.appendingPathComponent(name), dst = folder.appendingPathComponent(name)
+            guard FeatureStore.isComplete(src), !FileManager.default.fileExists(atPath: dst.path) else { continue }
+            do {
+                try FeatureStore.writeCLAM(try FeatureStore.read(src).features, to: dst)
+            } catch {
+                throw PipelineError.io(path: dst.path, reason: "cannot write the CLAM copy of \(src.path): \(error)")
+            }
+            written += 1
+        }
+        return written
     }
 
     /// Throws when the complete file at `url` was made by another encoder, other weights or other
