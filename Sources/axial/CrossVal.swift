@@ -41,8 +41,17 @@ struct CrossValCommand: ParsableCommand {
     @Flag(help: "Train on the raw features (default: standardised with the training fold's per-feature mean and std, saved with the model).") var noStandardize = false
     @Flag(help: "Log every epoch (default: one summary line per fold).") var verbose = false
     @Flag(help: "Only errors and the final line.") var quiet = false
+    @Option(help: "Train only fold k (0-based; one cluster job per fold, then --merge).") var fold: Int?
+    @Flag(help: "Check that every fold of <out>/splits.json is complete (after --fold jobs); trains nothing.") var merge = false
 
     func run() throws {
+        if merge {
+            do { print(try AxialPipeline.CrossVal.merge(out: URL(fileURLWithPath: out)).text + "  (next: axial statistics --preds \(out) --out \(out)/statistics)") } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
                                 out: URL(fileURLWithPath: out))
         o.folds = folds; o.seed = seed; o.epochs = epochs; o.learningRate = lr; o.weightDecay = weightDecay; o.batchSize = batch
@@ -53,7 +62,7 @@ struct CrossValCommand: ParsableCommand {
         o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }; o.pairLossWeight = pairLoss
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
-        o.standardize = !noStandardize; o.verbose = verbose
+        o.standardize = !noStandardize; o.verbose = verbose; o.onlyFold = fold
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)
