@@ -113,6 +113,8 @@ enum MPIRun {
                                     env: ["AXIAL_TEST_FAIL_RANK": "1", "AXIAL_TEST_FAIL_STEP": "7"])
         #expect(c.status != 0)
         #expect(c.stderr.contains("rank 1/2: simulated failure at step 7"), "\(c.stderr)")
+        // Rank 0 says why it stops: stopped by the launcher, or the MPI error of its collective.
+        #expect(c.stderr.contains("error: rank 0/2: "), "\(c.stderr)")
         let checkpoint = failed.appendingPathComponent("checkpoint.safetensors")
         let saved = try SafeTensors.read(checkpoint)
         #expect(saved.metadata["step"] == "5", "checkpoint metadata \(saved.metadata)")

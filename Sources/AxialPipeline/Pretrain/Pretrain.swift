@@ -92,6 +92,11 @@ public enum Pretrain {
 
     public struct Result: Sendable {
         public var worldSize = 1
+        /// Data-parallel: mean seconds per step spent in gradient all-reduce calls not hidden
+        /// behind the backward (launches + the final wait), the gradient floats and buckets per step.
+        public var communicationSecondsPerStep = 0.0
+        public var gradientElements = 0
+        public var gradientBuckets = 0
         public var steps: Int
         public var resumedFrom: Int?
         public var finalLoss: Float?
@@ -107,6 +112,10 @@ public enum Pretrain {
                          + " in \(Progress.formatDuration(seconds))"
                          + String(format: ", %.1f images/s", imagesPerSecond)]
             if let finalLoss { lines.append(String(format: "pretrain: final loss %.4f", finalLoss)) }
+            if worldSize > 1 {
+                lines.append(String(format: "pretrain: gradient all-reduce %.1f ms/step not hidden by the backward (%d floats, %d buckets, %d ranks)",
+                                    communicationSecondsPerStep * 1000, gradientElements, gradientBuckets, worldSize))
+            }
             lines.append("pretrain: encoder \(out.appendingPathComponent("encoder.safetensors").path), loss curve \(out.appendingPathComponent("loss.svg").path)")
             return lines.joined(separator: "\n")
         }
@@ -153,7 +162,9 @@ public enum Pretrain {
 
     /// Builds the MoCo model for `arch` (registry encoder, random init from `seed`).
     public static func makeModel(_ o: Options) throws -> MoCo {
-        let spec = try EncoderRegistry.spec(o.arch)
+        var spec = try EncoderRegistry.spec(o.arch)
+        // A ViT built for --size views (its patch grid follows the image size, as extract --input-size).
+        if case .vit = spec.architecture { spec = try EncoderRegistry.spec(o.arch, inputSize: o.size) }
         var g = RandomGenerator(seed: o.seed &+ 0x4D6F_436F)
         return MoCo(config: o.mocoConfig, generator: &g) { spec.makeModel(seed: o.seed) }
     }
@@ -268,6 +279,7 @@ public enum Pretrain {
         let t0 = Date()
         var last: Float?
         var failuresReported = 0
+        var communication = 0.0
         var step = start
         while step < start + todo, let batch = loader.next() {
             precondition(batch.step == step, "pretrain: loader returned batch \(batch.step) for step \(step)")
@@ -289,6 +301,7 @@ public enum Pretrain {
             try log?.append([[String(step), String(format: "%.9g", loss), String(format: "%.9g", opt.groups[0].lr),
                              String(format: "%.9g", m), String(format: "%.2f", ips)]])
             last = loss
+            communication += dataParallel?.lastCommunicationSeconds ?? 0
             step += 1
             progress.detail = String(format: "loss %.4f  lr %.2e  %.1f img/s", loss, opt.groups[0].lr, ips)
             progress.advance()
@@ -304,7 +317,9 @@ public enum Pretrain {
         if isRoot {
             try writeLossCurve(lossURL, to: out.appendingPathComponent("loss.svg"), title: "\(o.arch) MoCo v3" + (o.lesionWeight > 0 ? " + LeCL (w = \(o.lesionWeight))" : ""))
         }
-        return Result(worldSize: world, steps: step, resumedFrom: resumedFrom, finalLoss: last, seconds: seconds,
+        return Result(worldSize: world, communicationSecondsPerStep: communication / Double(max(1, step - start)),
+                      gradientElements: dataParallel?.lastGradientElements ?? 0, gradientBuckets: dataParallel?.lastBucketCount ?? 0,
+                      steps: step, resumedFrom: resumedFrom, finalLoss: last, seconds: seconds,
                       imagesPerSecond: Double(2 * o.batch * (step - start)) / max(seconds, 1e-9),
                       lesionSlices: samples.filter { !$0.boxes.isEmpty }.count, slices: samples.count, out: out)
     }
