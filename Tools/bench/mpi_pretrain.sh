@@ -5,7 +5,7 @@
 # (median over the steps after the first). Settings: ARCH (vit_small_moco), SIZE (64), BATCH per
 # rank (8), STEPS (6), DIM 256 / MLP_DIM 4096 (MoCo v3's projector), AXIAL (.build/release/axial).
 # Numbers feed PERFORMANCE.md's projection; they need mpirun (openmpi-bin) and python3 with
-# numpy + PIL for the synthetic slices.
+# numpy + PIL for the synthetic slices (BENCH_PYTHON, python3, else Tools/python-env).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 AXIAL=${AXIAL:-.build/release/axial}
@@ -14,7 +14,9 @@ DIM=${DIM:-256}; MLP_DIM=${MLP_DIM:-4096}
 command -v mpirun >/dev/null || { echo "mpi_pretrain.sh: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 1; }
 work=$(mktemp -d /tmp/axial-mpi-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-python3 - "$work/cohort" <<'PY'
+py=${BENCH_PYTHON:-python3}
+"$py" -c "import numpy, PIL" 2>/dev/null || py=$(Tools/python-env)
+"$py" - "$work/cohort" <<'PY'
 import os, sys, numpy as np
 from PIL import Image
 root = sys.argv[1]; rng = np.random.default_rng(0)
