@@ -16,6 +16,7 @@ extension Bench {
             throw PipelineError.invalidOption(option: "mpi-allreduce", reason: "run it under mpirun -np N")
         }
         let comm = try MPICommunicator.initialize()
+        atexit { MPICommunicator.finalizeIfInitialized() }
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: floats)
         buffer.initialize(repeating: Float(comm.rank + 1))
         nonisolated(unsafe) let b = buffer

@@ -116,4 +116,10 @@ public final class MPICommunicator: Collective, @unchecked Sendable {
 
     /// MPI_Finalize (call once, at the end of a successful run).
     public func finalize() { _ = axial_mpi_finalize() }
+
+    /// MPI_Finalize when this process initialised MPI (for `atexit`, in tools without an end hook).
+    public static func finalizeIfInitialized() {
+        lock.lock(); defer { lock.unlock() }
+        if shared != nil { _ = axial_mpi_finalize(); shared = nil }
+    }
 }
