@@ -33,6 +33,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CNIfTI", path: "Sources/CNIfTI"),
+        // Open MPI's C API through a shim that dlopens libmpi.so.40 at run time: builds without MPI,
+        // uses it under mpirun / srun (Sources/README.md, "Data-parallel pretraining").
+        .target(name: "CMPI", path: "Sources/CMPI"),
         .target(
             name: "CGDCM", path: "Sources/CGDCM",
             cxxSettings: [.headerSearchPath("."), .unsafeFlags(["-std=c++17"])],
@@ -60,7 +63,7 @@ let package = Package(
         // Stages and CLI.
         .target(
             name: "AxialPipeline",
-            dependencies: ["AxialImaging", "AxialStore", "AxialModels", "AxialEval", .product(name: "Yams", package: "Yams")],
+            dependencies: ["AxialImaging", "AxialStore", "AxialModels", "AxialEval", "CMPI", .product(name: "Yams", package: "Yams")],
             swiftSettings: fastMath),
         .executableTarget(
             name: "axial",

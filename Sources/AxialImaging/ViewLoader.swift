@@ -54,14 +54,19 @@ public final class ViewLoader: Sendable {
     public let config: AugmentConfig
     private let prefetcher: Prefetcher<ViewBatch>
 
+    /// `rows`: the rows of each global batch this loader builds (a data-parallel rank's share;
+    /// nil = all). Rows keep their global augmentation seeds, so the ranks' shares stacked in
+    /// order are exactly the one-process batch.
     public init(samples: [ViewSample], batchSize: Int, seed: UInt64, config: AugmentConfig = AugmentConfig(),
-                startStep: Int = 0, steps: Int? = nil, workers: Int = 2, prefetch: Int = 4) {
+                startStep: Int = 0, steps: Int? = nil, workers: Int = 2, prefetch: Int = 4, rows: Range<Int>? = nil) {
         precondition(!samples.isEmpty, "ViewLoader: no samples")
         precondition(batchSize >= 1, "ViewLoader: batch size \(batchSize) must be ≥ 1")
+        precondition(rows.map { $0.lowerBound >= 0 && $0.upperBound <= batchSize && !$0.isEmpty } ?? true,
+                     "ViewLoader: rows \(String(describing: rows)) outside batch 0..<\(batchSize)")
         self.samples = samples; self.batchSize = batchSize; self.seed = seed; self.config = config
         let s = samples, b = batchSize, c = config
         prefetcher = Prefetcher(start: startStep, end: steps.map { startStep + $0 }, workers: workers, capacity: prefetch) { step in
-            ViewLoader.makeBatch(samples: s, batchSize: b, seed: seed, step: step, config: c)
+            ViewLoader.makeBatch(samples: s, batchSize: b, seed: seed, step: step, config: c, rows: rows)
         }
     }
 
@@ -82,14 +87,19 @@ public final class ViewLoader: Sendable {
         return (0..<batchSize).map { order[(within * batchSize + $0) % n] }
     }
 
-    /// Batch `step` (what the workers compute).
-    public static func makeBatch(samples: [ViewSample], batchSize: Int, seed: UInt64, step: Int, config: AugmentConfig) -> ViewBatch {
-        let indices = batchIndices(count: samples.count, batchSize: batchSize, seed: seed, step: step)
+    /// Batch `step` (what the workers compute); with `rows`, only those rows of it (row r of the
+    /// result = global row rows.lowerBound + r, with that global row's sample and augmentation seed).
+    public static func makeBatch(samples: [ViewSample], batchSize: Int, seed: UInt64, step: Int, config: AugmentConfig,
+                                 rows: Range<Int>? = nil) -> ViewBatch {
+        let range = rows ?? 0..<batchSize
+        let indices = Array(batchIndices(count: samples.count, batchSize: batchSize, seed: seed, step: step)[range])
+        let n = range.count
         let s = config.size, per = 3 * s * s
-        var v1 = [Float](repeating: 0, count: batchSize * per), v2 = v1
-        var lesion = [Float](repeating: 0, count: batchSize)
+        var v1 = [Float](repeating: 0, count: n * per), v2 = v1
+        var lesion = [Float](repeating: 0, count: n)
         var used = [Int](), failures = [String]()
-        for (row, first) in indices.enumerated() {
+        for (local, first) in indices.enumerated() {
+            let row = range.lowerBound + local
             var index = first
             var image: PlanarImage8? = nil
             for attempt in 0..<min(samples.count, 16) {
@@ -106,13 +116,13 @@ public final class ViewLoader: Sendable {
             var g = AugmentSeed.generator(seed: seed, step: step, index: row)
             let boxes = samples[index].boxes.map { $0.scaled(toWidth: image.width, height: image.height) }
             let (a, b, isLesion) = MoCoViews.views(image, boxes: boxes, config: config, generator: &g)
-            v1.withUnsafeMutableBufferPointer { Transforms.normalize(a, mean: config.mean, std: config.std, into: $0.baseAddress! + row * per) }
-            v2.withUnsafeMutableBufferPointer { Transforms.normalize(b, mean: config.mean, std: config.std, into: $0.baseAddress! + row * per) }
-            lesion[row] = isLesion ? 1 : 0
+            v1.withUnsafeMutableBufferPointer { Transforms.normalize(a, mean: config.mean, std: config.std, into: $0.baseAddress! + local * per) }
+            v2.withUnsafeMutableBufferPointer { Transforms.normalize(b, mean: config.mean, std: config.std, into: $0.baseAddress! + local * per) }
+            lesion[local] = isLesion ? 1 : 0
         }
-        return ViewBatch(step: step, view1: Tensor(shape: [batchSize, 3, s, s], scalars: v1),
-                         view2: Tensor(shape: [batchSize, 3, s, s], scalars: v2),
-                         isLesion: Tensor(shape: [batchSize], scalars: lesion), sampleIndices: used, failures: failures)
+        return ViewBatch(step: step, view1: Tensor(shape: [n, 3, s, s], scalars: v1),
+                         view2: Tensor(shape: [n, 3, s, s], scalars: v2),
+                         isLesion: Tensor(shape: [n], scalars: lesion), sampleIndices: used, failures: failures)
     }
 }
 

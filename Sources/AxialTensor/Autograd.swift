@@ -57,6 +57,9 @@ extension Tensor {
         }
     }
 
+    /// This tensor's autodiff node (a leaf's node identifies it in `backward(…, onLeafGradient:)`).
+    public var gradNode: GradNode? { node }
+
     /// Whether this tensor is a leaf that accumulates a gradient.
     public var isLeaf: Bool { node?.isLeaf ?? true }
 
@@ -123,6 +126,14 @@ extension Tensor {
 
     /// Backpropagates `gradient` (same shape as this tensor) through the recorded graph.
     public func backward(gradient: Tensor, retainGraph: Bool = false) {
+        backward(gradient: gradient, retainGraph: retainGraph, onLeafGradient: nil)
+    }
+
+    /// `backward(gradient:retainGraph:)` calling `onLeafGradient(leaf)` as soon as a leaf's gradient
+    /// of this backward is complete (in reverse topological order, every contribution has arrived
+    /// by then) — data-parallel training starts each gradient bucket's all-reduce from it while the
+    /// rest of the backward runs. The order of the calls is a function of the graph alone.
+    public func backward(gradient: Tensor, retainGraph: Bool = false, onLeafGradient: ((GradNode) -> Void)?) {
         precondition(gradient.shape == shape, "backward(gradient:): gradient shape \(gradient.shape) != \(shape)")
         guard let root = node else { preconditionFailure("backward(): tensor does not require grad") }
         // Reverse topological order by iterative DFS.
@@ -146,6 +157,7 @@ extension Tensor {
                 guard let g = grads.removeValue(forKey: id) else { continue }
                 if n.isLeaf {
                     n.grad = n.grad.map { $0 + g } ?? g
+                    onLeafGradient?(n)
                     continue
                 }
                 guard let fn = n.backwardFn else {

@@ -43,8 +43,17 @@ struct CrossValCommand: ParsableCommand {
     @Flag(help: "Exclude patients whose feature file holds NaN / Inf rows, with a warning (default: stop naming them).") var skipNonfinite = false
     @Flag(help: "Log every epoch (default: one summary line per fold).") var verbose = false
     @Flag(help: "Only errors and the final line.") var quiet = false
+    @Option(help: "Train only fold k (0-based; one cluster job per fold, then --merge).") var fold: Int?
+    @Flag(help: "Check that every fold of <out>/splits.json is complete (after --fold jobs); trains nothing.") var merge = false
 
     func run() throws {
+        if merge {
+            do { print(try AxialPipeline.CrossVal.merge(out: URL(fileURLWithPath: out)).text + "  (next: axial statistics --preds \(out) --out \(out)/statistics)") } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
                                 out: URL(fileURLWithPath: out))
         o.folds = folds; o.seed = seed; o.epochs = epochs; o.learningRate = lr; o.weightDecay = weightDecay; o.batchSize = batch
@@ -56,6 +65,7 @@ struct CrossValCommand: ParsableCommand {
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
         o.standardize = !noStandardize; o.verbose = verbose; o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
+        o.onlyFold = fold
         o.progress = quiet ? .quiet : nil
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {

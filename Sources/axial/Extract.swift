@@ -47,8 +47,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "float32 or float16 for feats.")
     var dtype: FeaturePrecision = .float32
 
-    @Option(help: "Process only shard i of n (by patient), e.g. 0/4.")
-    var shard = "0/1"
+    @Option(help: "Process only shard i of n (by patient), e.g. 0/4 (default: the Slurm array task from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1).")
+    var shard: String?
 
     @Option(help: .list("Comma-separated window labels of the manifest to embed (default: all); for DICOM / NIfTI input the windows to apply: preset names or W<width>/L<level> (default: abdomen)."))
     var windows: String?
@@ -82,7 +82,7 @@ struct ExtractCommand: ParsableCommand {
             var options = ExtractOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out), encoder: encoder,
                 weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed, batchSize: batch,
-                precision: dtype, shard: try Shard.parse(shard),
+                precision: dtype, shard: try Shard.resolve(shard),
                 windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil,
                 windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: channels, size: size,
                 inputSize: inputSize)

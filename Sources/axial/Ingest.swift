@@ -32,8 +32,8 @@ struct Ingest: ParsableCommand {
     @Option(help: "Resize slices to N×N pixels (bilinear up, area-average down). Default: keep the matrix.")
     var size: Int?
 
-    @Option(help: "Process only shard i of n (by patient), e.g. 0/4, for job arrays.")
-    var shard: String = "0/1"
+    @Option(help: "Process only shard i of n (by patient), e.g. 0/4, for job arrays (default: the Slurm array task from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1).")
+    var shard: String?
 
     @Option(name: .customLong("window-file"), help: .path("YAML file of window presets (shape of Manifests/windows.yaml)."))
     var windowFile: String?
@@ -48,7 +48,7 @@ struct Ingest: ParsableCommand {
             let options = IngestOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out),
                 windows: try CTWindow.parseList(windows, presets: presets), channels: channels, size: size,
-                shard: try Shard.parse(shard), progress: quiet ? .quiet : nil)
+                shard: try Shard.resolve(shard), progress: quiet ? .quiet : nil)
             let summary = try AxialPipeline.Ingest.run(options)
             print(summary.text)
             if summary.seriesFound == 0 {

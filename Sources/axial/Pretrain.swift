@@ -16,7 +16,10 @@ struct PretrainCommand: ParsableCommand {
             Writes <out>/loss.csv (step, loss, lr, momentum, images_per_s), checkpoint.safetensors every \
             --checkpoint-every steps, loss.svg, and encoder.safetensors (the base encoder alone, timm keys) \
             for `axial extract --encoder <arch> --weights <out>/encoder.safetensors`. \
-            --resume continues from the checkpoint with exactly the losses of an uninterrupted run.
+            --resume continues from the checkpoint with exactly the losses of an uninterrupted run. \
+            Data-parallel: `mpirun -np N axial pretrain … --batch B` splits every global batch of B over \
+            the N ranks (B divisible by N), synchronises BatchNorm, gathers MoCo keys across ranks and \
+            averages gradients; rank 0 writes the outputs and run.json (world_size, global / per-rank batch).
             """)
 
     @OptionGroup var configFile: ConfigFileOption
@@ -41,6 +44,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "View size in pixels.") var size: Int = 224
     @Option(name: .customLong("clip-grad"), help: "Clip the global gradient norm to this value.") var clipGrad: Float?
     @Option(help: "Background augmentation threads.") var workers: Int = 2
+    @Option(help: "Compute threads (default: all cores; under mpirun the cores divided by the ranks on this node).") var threads: Int?
     @Option(name: .customLong("stop-after"), help: ArgumentHelp("Stop after N steps of this invocation (resume later).", visibility: .hidden)) var stopAfter: Int?
     @Flag(help: "No progress output.") var quiet = false
 
@@ -49,10 +53,20 @@ struct PretrainCommand: ParsableCommand {
         o.resume = resume; o.lr = lr; o.weightDecay = weightDecay; o.warmupSteps = warmup; o.lesionWeight = weightW
         o.temperature = temperature; o.momentum = momentum; o.dim = dim; o.mlpDim = mlpDim; o.checkpointEvery = checkpointEvery
         o.seed = seed; o.size = size; o.clipGradient = clipGrad; o.workers = workers; o.stopAfter = stopAfter
+        // Under mpirun / srun: one rank of a data-parallel job (Sources/README.md, "Data-parallel pretraining").
+        var mpi: MPICommunicator?
         do {
-            let result = try Pretrain.run(o, progressStyle: quiet ? .quiet : nil)
-            print(result.text)
+            if MPICommunicator.isLaunchedByMPI { mpi = try MPICommunicator.initialize() }
+            if let threads { Extract.setWorkerThreads(threads) }
+            else if let local = MPICommunicator.ranksOnThisNode, local > 1 {
+                Extract.setWorkerThreads(ProcessInfo.processInfo.activeProcessorCount / local)
+            }
+            let result = try Pretrain.run(o, progressStyle: quiet ? .quiet : nil, collective: mpi)
+            if (mpi?.rank ?? 0) == 0 { print(result.text) }
+            mpi?.finalize()
         } catch {
+            // One rank's error ends the job: MPI_Abort makes mpirun stop the others.
+            if let mpi, mpi.worldSize > 1 { mpi.abort("\(error)") }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }

@@ -13,14 +13,16 @@ import Foundation
 
 /// Fused LeCL / cross-entropy-with-arange loss from a logits matrix, with a hand-written backward.
 ///
-/// logits: [N, M] (M ≥ N; the positive of row i is column i), lesion: N·M-independent column mask
+/// logits: [N, M] (M ≥ N; the positive of row i is column i + `positiveOffset` — on rank r of a
+/// data-parallel job the local queries meet the gathered global keys, offset r·N), lesion: N·M-independent column mask
 /// of length M (`true` = lesion slice), weight w, scale (2T). Returns a scalar.
 /// Forward in Double (as CLEAR's `.double().logsumexp`). Backward, with lseᵢ the row's
 /// log-sum-exp, pᵢⱼ = exp(sᵢⱼ − lseᵢ), p′ᵢⱼ = exp(w·sᵢⱼ − lseᵢ):
 ///     ∂loss/∂sᵢⱼ = scale/N · (pᵢⱼ + [j lesion, j ≠ i]·w·p′ᵢⱼ − δᵢⱼ).
-public func lesionContrastiveLoss(logits: Tensor, lesion: [Bool], weight w: Float, scale: Float) -> Tensor {
-    precondition(logits.rank == 2 && logits.shape[1] >= logits.shape[0],
-                 "lesionContrastiveLoss: logits must be [N, M] with M ≥ N, got \(logits.shape)")
+public func lesionContrastiveLoss(logits: Tensor, lesion: [Bool], weight w: Float, scale: Float,
+                                  positiveOffset off: Int = 0) -> Tensor {
+    precondition(logits.rank == 2 && logits.shape[1] >= logits.shape[0] + off && off >= 0,
+                 "lesionContrastiveLoss: logits must be [N, M] with M ≥ N + positive offset \(off), got \(logits.shape)")
     let n = logits.shape[0], m = logits.shape[1]
     precondition(lesion.isEmpty || lesion.count == m,
                  "lesionContrastiveLoss: lesion mask has \(lesion.count) entries for \(m) keys (logits \(logits.shape))")
@@ -35,15 +37,15 @@ public func lesionContrastiveLoss(logits: Tensor, lesion: [Bool], weight w: Floa
             var mx = -Double.infinity
             for j in 0..<m {
                 mx = Swift.max(mx, Double(s[row + j]))
-                if mask[j] && j != i { mx = Swift.max(mx, wd * Double(s[row + j])) }
+                if mask[j] && j != i + off { mx = Swift.max(mx, wd * Double(s[row + j])) }
             }
             var sum = 0.0
             for j in 0..<m {
                 sum += Foundation.exp(Double(s[row + j]) - mx)
-                if mask[j] && j != i { sum += Foundation.exp(wd * Double(s[row + j]) - mx) }
+                if mask[j] && j != i + off { sum += Foundation.exp(wd * Double(s[row + j]) - mx) }
             }
             lse[i] = mx + Foundation.log(sum)
-            total += lse[i] - Double(s[row + i])
+            total += lse[i] - Double(s[row + i + off])
         }
     }
     let value = Float(total / Double(n) * Double(scale))
@@ -58,8 +60,8 @@ public func lesionContrastiveLoss(logits: Tensor, lesion: [Bool], weight w: Floa
                 for j in 0..<m {
                     let sij = Double(s[row + j])
                     var d = Foundation.exp(sij - lse[i])
-                    if mask[j] && j != i { d += wd * Foundation.exp(wd * sij - lse[i]) }
-                    if j == i { d -= 1 }
+                    if mask[j] && j != i + off { d += wd * Foundation.exp(wd * sij - lse[i]) }
+                    if j == i + off { d -= 1 }
                     gx[row + j] = Float(c * d)
                 }
             }
@@ -72,11 +74,11 @@ public func lesionContrastiveLoss(logits: Tensor, lesion: [Bool], weight w: Floa
 /// logits = q·kᵀ/T, loss = lesionContrastiveLoss(logits, lesion, w, 2T). `weight ≤ 0` (or an
 /// empty / all-false mask) gives CE(logits, arange)·2T exactly.
 public func mocoContrastiveLoss(query q: Tensor, key k: Tensor, temperature T: Float,
-                                lesion: [Bool] = [], weight: Float = 0) -> Tensor {
+                                lesion: [Bool] = [], weight: Float = 0, positiveOffset: Int = 0) -> Tensor {
     precondition(q.rank == 2 && k.rank == 2 && q.shape[1] == k.shape[1],
                  "mocoContrastiveLoss: query \(q.shape) and key \(k.shape) must be [N, D] and [M, D]")
     let logits = matmulTransposedB(l2Normalize(q, axis: 1), l2Normalize(k, axis: 1)) / T
-    return lesionContrastiveLoss(logits: logits, lesion: lesion, weight: weight, scale: 2 * T)
+    return lesionContrastiveLoss(logits: logits, lesion: lesion, weight: weight, scale: 2 * T, positiveOffset: positiveOffset)
 }
 
 // MARK: - MoCo v3 model
@@ -189,30 +191,62 @@ public final class MoCo: Module {
 
     /// The MoCo v3 forward: queries of both views, momentum update with `m`, keys, symmetric
     /// LeCL loss (lesion mask over the batch; `config.lesionWeight ≤ 0` = plain MoCo v3).
-    public func loss(_ x1: Tensor, _ x2: Tensor, lesion: [Bool] = [], momentum m: Float) -> Tensor {
+    ///
+    /// Data-parallel (`collective` with more than one rank; x1, x2 = this rank's rows of the global
+    /// batch, `lesion` = this rank's flags): BatchNorm statistics are synchronised over the global
+    /// batch, the keys (and lesion flags) are all-gathered so negatives span the global batch, and
+    /// each rank's loss is over its own queries against all keys with positives at column
+    /// rank·n + i (MoCo v3 `concat_all_gather`, labels offset by rank·batch). The mean of the ranks'
+    /// losses — and, after averaging the gradients, its gradient — equals the one-process loss of
+    /// the global batch. Gradient flows only through the local queries (the keys have none).
+    public func loss(_ x1: Tensor, _ x2: Tensor, lesion: [Bool] = [], momentum m: Float,
+                     collective: (any Collective)? = nil) -> Tensor {
         precondition(x1.shape == x2.shape, "MoCo.loss: views \(x1.shape) and \(x2.shape) differ")
-        let q1 = predictor(baseEncoder(x1))
-        let q2 = predictor(baseEncoder(x2))
-        let (k1, k2) = withNoGrad { () -> (Tensor, Tensor) in
-            updateMomentumEncoder(momentum: m)
-            return (momentumEncoder(x1), momentumEncoder(x2))
+        let comm = collective.flatMap { $0.worldSize > 1 ? $0 : nil }
+        return withSynchronizedBatchNorm(comm) {
+            let q1 = predictor(baseEncoder(x1))
+            let q2 = predictor(baseEncoder(x2))
+            var (k1, k2) = withNoGrad { () -> (Tensor, Tensor) in
+                updateMomentumEncoder(momentum: m)
+                return (momentumEncoder(x1), momentumEncoder(x2))
+            }
+            var mask = lesion, offset = 0
+            if let comm {
+                k1 = comm.allGatherRows(k1); k2 = comm.allGatherRows(k2)
+                if !lesion.isEmpty {
+                    precondition(lesion.count == x1.shape[0], "MoCo.loss: \(lesion.count) lesion flags for \(x1.shape[0]) rows")
+                    mask = comm.allGather(lesion.map { $0 ? 1 : 0 }).map { $0 > 0.5 }
+                }
+                offset = comm.rank * x1.shape[0]
+            }
+            let T = config.temperature, w = config.lesionWeight
+            return mocoContrastiveLoss(query: q1, key: k2, temperature: T, lesion: mask, weight: w, positiveOffset: offset)
+                 + mocoContrastiveLoss(query: q2, key: k1, temperature: T, lesion: mask, weight: w, positiveOffset: offset)
         }
-        let T = config.temperature, w = config.lesionWeight
-        return mocoContrastiveLoss(query: q1, key: k2, temperature: T, lesion: lesion, weight: w)
-             + mocoContrastiveLoss(query: q2, key: k1, temperature: T, lesion: lesion, weight: w)
     }
 
     /// One training step: `loss`, zero grads, backward, optional global-norm clipping of the
     /// optimized parameters, optimizer step (the caller sets the step's lr). Returns the loss.
+    ///
+    /// With `dataParallel` (more than one rank): the data-parallel loss above, the backward with
+    /// bucketed gradient all-reduce (average) overlapped with it, clipping on the averaged
+    /// gradients; the returned loss is the mean over ranks (= the global batch's loss).
     @discardableResult
     public func trainStep(_ x1: Tensor, _ x2: Tensor, lesion: [Bool] = [], momentum m: Float,
-                          optimizer: any Optimizer, clipGradientNorm: Float? = nil) -> Float {
-        let l = loss(x1, x2, lesion: lesion, momentum: m)
+                          optimizer: any Optimizer, clipGradientNorm: Float? = nil,
+                          dataParallel: DataParallel? = nil) -> Float {
+        let l = loss(x1, x2, lesion: lesion, momentum: m, collective: dataParallel?.collective)
         optimizer.zeroGrad()
-        l.backward()
+        var value = l.item()
+        if let dp = dataParallel, dp.collective.worldSize > 1 {
+            dp.backward(l, parameters: optimizedParameters)
+            value = Float(dp.collective.sum(Double(value)) / Double(dp.collective.worldSize))
+        } else {
+            l.backward()
+        }
         if let c = clipGradientNorm, c > 0 { clipGradNorm(optimizedParameters.map(\.value), maxNorm: c) }
         optimizer.step()
-        return l.item()
+        return value
     }
 
     /// The trained base encoder's own state (no projector), under the encoder's keys.

@@ -26,7 +26,14 @@ import Foundation
 ///     fold-k/loss_curve.svg
 ///
 /// A fold whose `patient_preds.csv` and `model.safetensors` exist is skipped on rerun.
+///
+/// As cluster jobs: `onlyFold` (`--fold k`) trains fold k alone (same splits, seeds and files as
+/// in a full run, so K fold jobs give byte-identical fold outputs), and `CrossVal.merge`
+/// (`--merge`) checks that every fold of splits.json is complete and consistent — the folder is
+/// then exactly what one full run writes, ready for `axial statistics`.
 public struct CrossValOptions: Sendable {
+    /// Train only this fold (nil: all folds).
+    public var onlyFold: Int? = nil
     public var features: URL
     public var table: URL
     /// Task name (Manifests/tasks/<name>.yaml) or YAML path.
@@ -186,6 +193,9 @@ public enum CrossVal {
                                                                        folds: o.folds, seed: o.seed, validationFraction: o.validationFraction)
         warnings += splitWarnings
         for w in splitWarnings { o.log("warning: \(w)") }
+        if let k = o.onlyFold, !(0..<splits.folds.count).contains(k) {
+            throw MILError.options("--fold \(k) is outside 0..<\(splits.folds.count) (the folds of \(o.out.appendingPathComponent("splits.json").path))")
+        }
         o.log("crossval: \(task.name) (\(task.kind.rawValue), \(task.classes.count) class(es)), \(cohort.count) patients, \(o.folds) folds (\(splits.method)\(reused ? ", splits.json reused" : "")), head \(o.head.rawValue)")
 
         // 3. Key slices.
@@ -214,12 +224,12 @@ public enum CrossVal {
         var trained: [Int] = [], skipped: [Int] = []
         // One progress bar for the stage (epochs of all folds; early stops shrink the total); log
         // lines are printed around it. Folds are named by their folder, fold-0 … fold-(K−1), everywhere.
-        let progress = Progress(label: "crossval \(o.head.rawValue)", total: splits.folds.count * o.epochs, unit: "epochs", style: o.progress)
+        let progress = Progress(label: "crossval \(o.head.rawValue)", total: (o.onlyFold == nil ? splits.folds.count : 1) * o.epochs, unit: "epochs", style: o.progress)
         defer { progress.finish() }
         var lo = o
         lo.log = { line in progress.interrupt { o.log(line) } }
         let range = "folds 0–\(splits.folds.count - 1)"
-        for fold in splits.folds {
+        for fold in splits.folds where o.onlyFold.map({ $0 == fold.fold }) ?? true {
             let dir = o.out.appendingPathComponent("fold-\(fold.fold)")
             let done = ["patient_preds.csv", "model.safetensors"].allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
             if done {
@@ -251,6 +261,47 @@ public enum CrossVal {
             trained.append(fold.fold)
         }
         return CrossValResult(task: task, splits: splits, foldsTrained: trained, foldsSkipped: skipped, warnings: warnings)
+    }
+
+    /// What `merge` found.
+    public struct MergeResult: Sendable {
+        public var folds: Int
+        public var patients: Int
+        public var text: String { "crossval: all \(folds) folds complete, \(patients) out-of-fold patients" }
+    }
+
+    /// Gathers the folds of a crossval run made fold by fold (`--fold k` jobs): every fold of
+    /// `<out>/splits.json` must have `model.safetensors` and `patient_preds.csv`, its model must
+    /// have been trained for that fold with the splits' seed, and its predictions must cover
+    /// exactly the fold's test patients. Missing or inconsistent folds are errors naming them
+    /// (rerun those with `--fold k`); nothing is written — a complete folder is what one full run gives.
+    public static func merge(out: URL) throws -> MergeResult {
+        let splitsURL = out.appendingPathComponent("splits.json")
+        guard FileManager.default.fileExists(atPath: splitsURL.path) else {
+            throw MILError.options("\(splitsURL.path) does not exist: run the fold jobs (`axial crossval … --fold k`) first")
+        }
+        let splits = try Splitter.read(splitsURL)
+        var missing: [Int] = [], patients = 0
+        for fold in splits.folds {
+            let dir = out.appendingPathComponent("fold-\(fold.fold)")
+            let modelURL = dir.appendingPathComponent("model.safetensors"), predsURL = dir.appendingPathComponent("patient_preds.csv")
+            guard FileManager.default.fileExists(atPath: modelURL.path), FileManager.default.fileExists(atPath: predsURL.path) else {
+                missing.append(fold.fold); continue
+            }
+            let meta = try SafeTensors.read(modelURL).metadata
+            if meta["fold"] != "\(fold.fold)" || meta["splits_seed"] != "\(splits.seed)" {
+                throw MILError.features(path: modelURL.path, reason: "was trained for fold \(meta["fold"] ?? "?") with splits seed \(meta["splits_seed"] ?? "?"), splits.json has fold \(fold.fold) with seed \(splits.seed); rerun `axial crossval … --fold \(fold.fold)`")
+            }
+            let ids = try CSVTable.read(predsURL).column("patient_id", path: predsURL.path)
+            if ids.sorted() != fold.test.sorted() {
+                throw MILError.features(path: predsURL.path, reason: "lists \(ids.count) patients, fold \(fold.fold) of splits.json has \(fold.test.count) other or different test patients; rerun `axial crossval … --fold \(fold.fold)`")
+            }
+            patients += ids.count
+        }
+        if !missing.isEmpty {
+            throw MILError.options("fold(s) \(missing.map(String.init).joined(separator: ", ")) of \(splits.folds.count) not finished in \(out.path) (no model.safetensors / patient_preds.csv); run `axial crossval … --fold k` for each")
+        }
+        return MergeResult(folds: splits.folds.count, patients: patients)
     }
 
     /// Task spec and its YAML text (copied to the output as task.yaml).

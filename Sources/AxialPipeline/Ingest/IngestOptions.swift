@@ -24,6 +24,23 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
         return Shard(index: i, count: n)
     }
 
+    /// The shard of this job: `flag` (`--shard i/n`, from the command line or the config) when
+    /// given; else a Slurm job array's task (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN` of
+    /// `SLURM_ARRAY_TASK_COUNT`, i.e. `sbatch --array=0-(n−1)` or `1-n`, step 1); else all patients.
+    public static func resolve(_ flag: String?, environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard {
+        if let flag { return try parse(flag) }
+        guard let idText = env["SLURM_ARRAY_TASK_ID"] else { return .all }
+        guard let id = Int(idText), let countText = env["SLURM_ARRAY_TASK_COUNT"], let n = Int(countText), n >= 1 else {
+            throw PipelineError.invalidOption(option: "--shard", reason: "SLURM_ARRAY_TASK_ID=\(idText) is set but SLURM_ARRAY_TASK_COUNT is \(env["SLURM_ARRAY_TASK_COUNT"].map { "'\($0)'" } ?? "not set"); give --shard i/n")
+        }
+        let minimum = env["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
+        let i = id - minimum
+        guard i >= 0, i < n else {
+            throw PipelineError.invalidOption(option: "--shard", reason: "Slurm array task \(id) (min \(minimum), count \(n)) is not one of \(n) consecutive tasks (use --array=0-\(n - 1)); give --shard i/n")
+        }
+        return Shard(index: i, count: n)
+    }
+
     public func contains(patientID: String) -> Bool {
         count == 1 || Int(Shard.fnv1a(patientID) % UInt64(count)) == index
     }

@@ -23,6 +23,14 @@ import Foundation
 ///                            `axial extract --encoder <arch> --weights encoder.safetensors`
 ///     loss.svg               the loss curve
 ///     config.json            the options of the run
+///     run.json               world_size, global_batch, per_rank_batch, the ranks' hosts (data-parallel metadata)
+///
+/// Data-parallel (`collective` with N > 1 ranks, `mpirun -np N axial pretrain …`): rank r loads
+/// rows r·B/N ..< (r+1)·B/N of every global batch (the same batch a one-process run at --batch B
+/// sees), BatchNorm statistics are synchronised, MoCo keys all-gathered, gradients averaged
+/// (`DataParallel`); the losses match a one-process run up to float summation order. Rank 0 alone
+/// writes files; every rank reads the checkpoint on `--resume`, whose state does not depend on N
+/// (resume with any N that divides B).
 ///
 /// Schedule (per step s of N): lr = base_lr·B/256·warmup-cosine(s) (linear warmup over
 /// `warmupSteps`, then half cosine to 0, as MoCo v3 per iteration), momentum
@@ -83,6 +91,12 @@ public enum Pretrain {
     }
 
     public struct Result: Sendable {
+        public var worldSize = 1
+        /// Data-parallel: mean seconds per step spent in gradient all-reduce calls not hidden
+        /// behind the backward (launches + the final wait), the gradient floats and buckets per step.
+        public var communicationSecondsPerStep = 0.0
+        public var gradientElements = 0
+        public var gradientBuckets = 0
         public var steps: Int
         public var resumedFrom: Int?
         public var finalLoss: Float?
@@ -94,9 +108,14 @@ public enum Pretrain {
         public var text: String {
             var lines = ["pretrain: \(slices) slices (\(lesionSlices) with lesion boxes), \(steps) steps"
                          + (resumedFrom.map { " (resumed at step \($0))" } ?? "")
+                         + (worldSize > 1 ? " on \(worldSize) ranks" : "")
                          + " in \(Progress.formatDuration(seconds))"
                          + String(format: ", %.1f images/s", imagesPerSecond)]
             if let finalLoss { lines.append(String(format: "pretrain: final loss %.4f", finalLoss)) }
+            if worldSize > 1 {
+                lines.append(String(format: "pretrain: gradient all-reduce %.1f ms/step not hidden by the backward (%d floats, %d buckets, %d ranks)",
+                                    communicationSecondsPerStep * 1000, gradientElements, gradientBuckets, worldSize))
+            }
             lines.append("pretrain: encoder \(out.appendingPathComponent("encoder.safetensors").path), loss curve \(out.appendingPathComponent("loss.svg").path)")
             return lines.joined(separator: "\n")
         }
@@ -143,7 +162,9 @@ public enum Pretrain {
 
     /// Builds the MoCo model for `arch` (registry encoder, random init from `seed`).
     public static func makeModel(_ o: Options) throws -> MoCo {
-        let spec = try EncoderRegistry.spec(o.arch)
+        var spec = try EncoderRegistry.spec(o.arch)
+        // A ViT built for --size views (its patch grid follows the image size, as extract --input-size).
+        if case .vit = spec.architecture { spec = try EncoderRegistry.spec(o.arch, inputSize: o.size) }
         var g = RandomGenerator(seed: o.seed &+ 0x4D6F_436F)
         return MoCo(config: o.mocoConfig, generator: &g) { spec.makeModel(seed: o.seed) }
     }
@@ -161,15 +182,54 @@ public enum Pretrain {
         }
     }
 
-    /// Runs (or resumes) a pretraining run.
-    public static func run(_ o: Options, progressStyle: Progress.Style? = nil) throws -> Result {
+    /// The data-parallel metadata written to `run.json`.
+    public struct RunInfo: Codable, Sendable, Equatable {
+        public var worldSize: Int
+        public var globalBatch: Int
+        public var perRankBatch: Int
+        public var hosts: [String]
+        public var bucketElements: Int
+        enum CodingKeys: String, CodingKey {
+            case worldSize = "world_size", globalBatch = "global_batch", perRankBatch = "per_rank_batch", hosts
+            case bucketElements = "gradient_bucket_elements"
+        }
+    }
+
+    /// Test hook: `AXIAL_TEST_FAIL_RANK=r AXIAL_TEST_FAIL_STEP=k` makes rank r exit abruptly (no
+    /// MPI_Finalize, exit status 3) when it reaches step k — a rank that dies mid-run.
+    static func simulatedFailure(rank: Int, step: Int) -> Bool {
+        let env = ProcessInfo.processInfo.environment
+        guard let r = env["AXIAL_TEST_FAIL_RANK"].flatMap(Int.init), let k = env["AXIAL_TEST_FAIL_STEP"].flatMap(Int.init) else { return false }
+        return r == rank && k == step
+    }
+
+    /// Runs (or resumes) a pretraining run; `collective` (N > 1 ranks) makes it one rank of a
+    /// data-parallel job.
+    public static func run(_ o: Options, progressStyle: Progress.Style? = nil, collective: (any Collective)? = nil) throws -> Result {
         try validate(o)
+        let comm = collective.flatMap { $0.worldSize > 1 ? $0 : nil }
+        let rank = comm?.rank ?? 0, world = comm?.worldSize ?? 1
+        let isRoot = rank == 0
+        if o.batch % world != 0 {
+            throw PipelineError.invalidOption(option: "--batch", reason: "global batch \(o.batch) is not divisible by the \(world) ranks")
+        }
+        let local = o.batch / world
         let samples = try Self.samples(o)
         let out = URL(fileURLWithPath: o.out)
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        if isRoot { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) }
         let checkpointURL = out.appendingPathComponent("checkpoint.safetensors")
         let lossURL = out.appendingPathComponent("loss.csv")
         let configJSON = String(decoding: try JSONEncoder.sorted.encode(o), as: UTF8.self)
+        let dataParallel = comm.map { DataParallel(collective: $0) }
+        let hostName = ProcessInfo.processInfo.hostName
+        var hosts = [hostName]
+        if let comm {
+            // Every rank's host name (fixed 64 bytes each, as floats: the one gather the collective has).
+            var bytes = Array(hostName.utf8.prefix(64)).map { Float($0) }
+            bytes += [Float](repeating: 0, count: 64 - bytes.count)
+            let all = comm.allGather(bytes)
+            hosts = (0..<world).map { r in String(decoding: all[(r * 64)..<((r + 1) * 64)].map { UInt8($0) }.filter { $0 != 0 }, as: UTF8.self) }
+        }
 
         let model = try makeModel(o)
         let opt = AdamW(model.optimizedParameters, lr: o.lr * Double(o.batch) / 256, weightDecay: o.weightDecay)
@@ -177,7 +237,11 @@ public enum Pretrain {
 
         var start = 0
         var resumedFrom: Int?
-        if o.resume && FileManager.default.fileExists(atPath: checkpointURL.path) {
+        let resuming = o.resume && FileManager.default.fileExists(atPath: checkpointURL.path)
+        if let comm, Int(comm.sum(resuming ? 1 : 0)) != (resuming ? world : 0) {
+            throw PipelineError.io(path: checkpointURL.path, reason: "visible to some ranks only; --out must be on a file system every rank shares")
+        }
+        if resuming {
             let info = try Checkpoint.load(from: checkpointURL, model: model, optimizer: opt)
             if let saved = info.config, let data = saved.data(using: .utf8), let prev = try? JSONDecoder().decode(Options.self, from: data) {
                 let a = prev.resumeIdentity, b = o.resumeIdentity
@@ -188,57 +252,74 @@ public enum Pretrain {
             }
             start = info.step
             resumedFrom = start
-            try truncateLossCSV(lossURL, keepingThrough: start)
-        } else {
+            if isRoot { try truncateLossCSV(lossURL, keepingThrough: start) }
+        } else if isRoot {
             if FileManager.default.fileExists(atPath: lossURL.path) { try FileManager.default.removeItem(at: lossURL) }
         }
-        try AtomicFile.write(Data(configJSON.utf8), to: out.appendingPathComponent("config.json"))
-        let log = try CSVAppender(url: lossURL, header: lossHeader)
+        var log: CSVAppender?
+        if isRoot {
+            try AtomicFile.write(Data(configJSON.utf8), to: out.appendingPathComponent("config.json"))
+            let info = RunInfo(worldSize: world, globalBatch: o.batch, perRankBatch: local, hosts: hosts,
+                               bucketElements: dataParallel?.bucketElements ?? 0)
+            try AtomicFile.write(try JSONEncoder.sorted.encode(info), to: out.appendingPathComponent("run.json"))
+            log = try CSVAppender(url: lossURL, header: lossHeader)
+        }
 
         var augment = AugmentConfig()
         augment.size = o.size
         let remaining = o.steps - start
         let todo = min(remaining, o.stopAfter ?? remaining)
         let loader = ViewLoader(samples: samples, batchSize: o.batch, seed: o.seed, config: augment,
-                                startStep: start, steps: todo, workers: o.workers, prefetch: 3)
+                                startStep: start, steps: todo, workers: o.workers, prefetch: 3,
+                                rows: comm.map { _ in (rank * local)..<((rank + 1) * local) })
         defer { loader.stop() }
-        let progress = Progress(label: "pretrain", total: o.steps, unit: "steps", style: progressStyle)
+        let progress = Progress(label: "pretrain", total: o.steps, unit: "steps", style: isRoot ? progressStyle : .quiet)
         progress.advance(by: start)
         model.train()
         let t0 = Date()
         var last: Float?
         var failuresReported = 0
+        var communication = 0.0
         var step = start
         while step < start + todo, let batch = loader.next() {
             precondition(batch.step == step, "pretrain: loader returned batch \(batch.step) for step \(step)")
+            if simulatedFailure(rank: rank, step: step) {
+                FileHandle.standardError.write(Data("error: rank \(rank)/\(world): simulated failure at step \(step) (AXIAL_TEST_FAIL_RANK / AXIAL_TEST_FAIL_STEP)\n".utf8))
+                exit(3)
+            }
             for f in batch.failures where failuresReported < 20 { progress.message("pretrain: warning: \(f)"); failuresReported += 1 }
             let ts = Date()
             schedule.apply(step: step, to: opt)
             let m = o.mocoConfig.momentum(step: step, totalSteps: o.steps)
             let lesion = batch.isLesion.scalars.map { $0 > 0.5 }
             let loss = model.trainStep(batch.view1, batch.view2, lesion: lesion, momentum: m, optimizer: opt,
-                                       clipGradientNorm: o.clipGradient)
+                                       clipGradientNorm: o.clipGradient, dataParallel: dataParallel)
             guard loss.isFinite else {
                 throw PipelineError.nothingToDo(reason: "pretrain: loss became \(loss) at step \(step); lower --lr or set --clip-grad")
             }
             let ips = Double(2 * o.batch) / max(Date().timeIntervalSince(ts), 1e-9)
-            try log.append([[String(step), String(format: "%.9g", loss), String(format: "%.9g", opt.groups[0].lr),
+            try log?.append([[String(step), String(format: "%.9g", loss), String(format: "%.9g", opt.groups[0].lr),
                              String(format: "%.9g", m), String(format: "%.2f", ips)]])
             last = loss
+            communication += dataParallel?.lastCommunicationSeconds ?? 0
             step += 1
             progress.detail = String(format: "loss %.4f  lr %.2e  %.1f img/s", loss, opt.groups[0].lr, ips)
             progress.advance()
-            if step % o.checkpointEvery == 0 || step == o.steps {
+            if isRoot && (step % o.checkpointEvery == 0 || step == o.steps) {
                 try Checkpoint.save(to: checkpointURL, model: model, optimizer: opt, step: step, config: configJSON)
             }
         }
         progress.finish()
         let seconds = Date().timeIntervalSince(t0)
-        if step == o.steps {
+        if isRoot && step == o.steps {
             try exportEncoder(model, to: out.appendingPathComponent("encoder.safetensors"), arch: o.arch)
         }
-        try writeLossCurve(lossURL, to: out.appendingPathComponent("loss.svg"), title: "\(o.arch) MoCo v3" + (o.lesionWeight > 0 ? " + LeCL (w = \(o.lesionWeight))" : ""))
-        return Result(steps: step, resumedFrom: resumedFrom, finalLoss: last, seconds: seconds,
+        if isRoot {
+            try writeLossCurve(lossURL, to: out.appendingPathComponent("loss.svg"), title: "\(o.arch) MoCo v3" + (o.lesionWeight > 0 ? " + LeCL (w = \(o.lesionWeight))" : ""))
+        }
+        return Result(worldSize: world, communicationSecondsPerStep: communication / Double(max(1, step - start)),
+                      gradientElements: dataParallel?.lastGradientElements ?? 0, gradientBuckets: dataParallel?.lastBucketCount ?? 0,
+                      steps: step, resumedFrom: resumedFrom, finalLoss: last, seconds: seconds,
                       imagesPerSecond: Double(2 * o.batch * (step - start)) / max(seconds, 1e-9),
                       lesionSlices: samples.filter { !$0.boxes.isEmpty }.count, slices: samples.count, out: out)
     }

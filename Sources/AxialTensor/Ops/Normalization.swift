@@ -18,8 +18,14 @@ public func batchNorm(_ x: Tensor, runningMean: inout Tensor, runningVar: inout 
     if !training {
         return batchNormCore(x, C: C, weight: weight, bias: bias, eps: eps, stats: (runningMean.detached(), runningVar.detached())).y
     }
-    let r = batchNormCore(x, C: C, weight: weight, bias: bias, eps: eps, stats: nil)
-    let count = x.count / Swift.max(C, 1)
+    let r: (y: Tensor, mean: [Float], variance: [Float]), count: Int
+    if let comm = BatchNormSync.collective {
+        let s = batchNormSynchronized(x, C: C, weight: weight, bias: bias, eps: eps, collective: comm)
+        r = (s.y, s.mean, s.variance); count = s.count
+    } else {
+        r = batchNormCore(x, C: C, weight: weight, bias: bias, eps: eps, stats: nil)
+        count = x.count / Swift.max(C, 1)
+    }
     precondition(count > 1, "batchNorm: expected more than 1 value per channel when training, got input \(x.shape)")
     let unbias = Float(count) / Float(count - 1)
     runningMean.withUnsafeMutableBufferPointer { m in
@@ -35,7 +41,105 @@ public func batchNorm(_ x: Tensor, runningMean: inout Tensor, runningVar: inout 
 /// keeping running estimates).
 public func batchNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
     let C = batchNormChannels(x, weight: weight, bias: bias)
+    if let comm = BatchNormSync.collective {
+        return batchNormSynchronized(x, C: C, weight: weight, bias: bias, eps: eps, collective: comm).y
+    }
     return batchNormCore(x, C: C, weight: weight, bias: bias, eps: eps, stats: nil).y
+}
+
+/// Training-mode batch norm over the global batch of a data-parallel job (`withSynchronizedBatchNorm`).
+///
+/// Forward: per channel the local count, Σx and Σx² (Double) are all-reduced; mean = Σx/n,
+/// var = Σx²/n − mean² (biased), n = global count. Backward: Σg and Σg·x̂ are all-reduced, then
+/// dx = weight·rstd·(g − Σg/n − x̂·Σg·x̂/n), the gradient of each rank's loss through the global
+/// statistics (torch `SyncBatchNorm`); dweight = Σ_local g·x̂, dbias = Σ_local g (averaged later by
+/// the gradient all-reduce with the other parameters). Returns y, mean, biased var, global count.
+func batchNormSynchronized(_ x: Tensor, C: Int, weight: Tensor?, bias: Tensor?, eps: Float,
+                           collective comm: any Collective) -> (y: Tensor, mean: [Float], variance: [Float], count: Int) {
+    let N = x.shape[0], S = x.count / Swift.max(N * C, 1), localCount = N * S
+    // [Σx (C), Σx² (C), count]
+    var stats = [Double](repeating: 0, count: 2 * C + 1)
+    x.withUnsafeBufferPointer { xp in
+        for c in 0..<C {
+            var s = 0.0, q = 0.0
+            for n in 0..<N {
+                let row = xp.baseAddress! + (n * C + c) * S
+                for k in 0..<S { let v = Double(row[k]); s += v; q += v * v }
+            }
+            stats[c] = s; stats[C + c] = q
+        }
+    }
+    stats[2 * C] = Double(localCount)
+    stats.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+    let total = stats[2 * C]
+    let count = Int(total.rounded())
+    precondition(count > 0, "batchNorm (synchronised): empty global batch for input \(x.shape)")
+    var mean = [Float](repeating: 0, count: C), variance = [Float](repeating: 0, count: C), rstd = [Float](repeating: 0, count: C)
+    for c in 0..<C {
+        let m = stats[c] / total
+        let v = Swift.max(0, stats[C + c] / total - m * m)
+        mean[c] = Float(m); variance[c] = Float(v); rstd[c] = Float(1 / (v + Double(eps)).squareRoot())
+    }
+    let y = Tensor.empty(x.shape), xhat = Tensor.empty(x.shape)
+    x.withUnsafeBufferPointer { xp in
+        let yp = y.storage.pointer, hp = xhat.storage.pointer
+        let w = weight?.scalars, b = bias?.scalars
+        for n in 0..<N {
+            for c in 0..<C {
+                let off = (n * C + c) * S
+                let m = mean[c], rs = rstd[c], scale = w?[c] ?? 1, shift = b?[c] ?? 0
+                for k in 0..<S {
+                    let xh = (xp[off + k] - m) * rs
+                    hp[off + k] = xh
+                    yp[off + k] = xh * scale + shift
+                }
+            }
+        }
+    }
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    let wd = weight?.scalars
+    let (nx, nw, nb) = (x.requiresGrad, weight?.requiresGrad ?? false, bias?.requiresGrad ?? false)
+    let (hasW, hasB) = (weight != nil, bias != nil)
+    let shape = x.shape
+    let out = Tensor.record(y, inputs: inputs, name: "batchNormSynchronized") { g in
+        // Local Σg, Σg·x̂ per channel (Double), then their global sums.
+        var sums = [Double](repeating: 0, count: 2 * C)
+        g.withUnsafeBufferPointer { gp in xhat.withUnsafeBufferPointer { hp in
+            for n in 0..<N {
+                for c in 0..<C {
+                    let off = (n * C + c) * S
+                    var a = 0.0, b = 0.0
+                    for k in 0..<S { let gv = Double(gp[off + k]); a += gv; b += gv * Double(hp[off + k]) }
+                    sums[c] += a; sums[C + c] += b
+                }
+            }
+        } }
+        let local = sums
+        sums.withUnsafeMutableBufferPointer { comm.allReduceSum($0) }
+        var gx: Tensor? = nil
+        if nx {
+            let d = Tensor.empty(shape)
+            g.withUnsafeBufferPointer { gp in xhat.withUnsafeBufferPointer { hp in
+                let dp = d.storage.pointer
+                for n in 0..<N {
+                    for c in 0..<C {
+                        let off = (n * C + c) * S
+                        let k0 = (wd?[c] ?? 1) * rstd[c]
+                        let m1 = Float(sums[c] / total), m2 = Float(sums[C + c] / total)
+                        for k in 0..<S { dp[off + k] = k0 * (gp[off + k] - m1 - hp[off + k] * m2) }
+                    }
+                }
+            } }
+            gx = d
+        }
+        var res: [Tensor?] = [gx]
+        if hasW { res.append(nw ? Tensor(shape: [C], scalars: (0..<C).map { Float(local[C + $0]) }) : nil) }
+        if hasB { res.append(nb ? Tensor(shape: [C], scalars: (0..<C).map { Float(local[$0]) }) : nil) }
+        return res
+    }
+    return (out, mean, variance, count)
 }
 
 private func batchNormChannels(_ x: Tensor, weight: Tensor?, bias: Tensor?) -> Int {
