@@ -7,13 +7,13 @@ import Foundation
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
-        abstract: "Text-prompted segmentation: CLIPSeg (transformers-exact) with optional VLSM shallow / dense adapters.",
+        abstract: "Text-prompted segmentation: CLIPSeg (transformers-exact) with optional VLSM shallow / dense adapters, or CRIS (medvlsm's).",
         subcommands: [SegmentTrain.self, SegmentTest.self, SegmentPredict.self])
 }
 
 /// Model choice shared by the three subcommands.
 struct SegmentModelOptions: ParsableArguments {
-    @Option(help: "Model: clipseg (CIDAS/clipseg-rd64-refined shapes, 352²) or clipseg_test (tiny).")
+    @Option(help: "Model: clipseg (CIDAS/clipseg-rd64-refined shapes, 352²), clipseg_test (tiny), cris (medvlsm's CRIS: CLIP RN50 + FPN + 3-layer decoder, 416², threshold 0.35) or cris_test (tiny).")
     var model = "clipseg"
 
     @Option(help: "VLSM adapters: none, shallow (dim 512) or dense (dim 64).")
@@ -25,7 +25,7 @@ struct SegmentModelOptions: ParsableArguments {
     @Option(help: "Adapter bottleneck width (default: shallow 512, dense 64).")
     var adapterDim: Int?
 
-    @Option(help: "Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys) or a model.safetensors from `axial segment train`.")
+    @Option(help: "Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys), a CRIS checkpoint (backbone.* / neck.* / decoder.* / proj.*; .pth via Tools/convert_weights.py), an RN50 CLIP for CRIS's backbone (visual.* keys), or a model.safetensors from `axial segment train`.")
     var weights: String?
 
     @Flag(help: "Start from random weights (seeded) instead of --weights.")
@@ -70,15 +70,15 @@ struct SegmentTrain: ParsableCommand {
     @Option(help: "Output folder (model.safetensors, checkpoint.safetensors, training.csv).") var out: String
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 8
-    @Option(help: "Learning rate (default: 1e-3, shallow adapters 3e-4).") var lr: Double?
+    @Option(help: "Learning rate (default: 1e-3, shallow adapters 3e-4, CRIS 2e-5).") var lr: Double?
     @Option(help: "AdamW weight decay.") var weightDecay = 1e-3
-    @Option(help: "Dice weight of DiceCE (VLSM 1.5, medvlsm 1.0).") var lambdaDice: Float = 1.5
-    @Option(help: "Cross-entropy weight of DiceCE (VLSM 1.0, medvlsm 0.2).") var lambdaCe: Float = 1.0
+    @Option(help: "Dice weight of DiceCE (default: VLSM's 1.5 for CLIPSeg, medvlsm's 1.0 for CRIS).") var lambdaDice: Float?
+    @Option(help: "Cross-entropy weight of DiceCE (default: VLSM's 1.0 for CLIPSeg, medvlsm's 0.2 for CRIS).") var lambdaCe: Float?
     @Option(help: "Gradient-norm clip.") var gradClip: Float = 0.5
     @Option(help: "Early-stopping patience (epochs without a better validation Dice).") var patience = 20
     @Option(help: "Prompt key used for validation.") var valPrompt = "p1"
     @Flag(help: "Train the decoder too when adapters are used (VLSM freezes it).") var trainDecoder = false
-    @Flag(help: "Fine-tune the CLIP encoders as well (really: no no_grad).") var trainEncoders = false
+    @Flag(help: "Fine-tune the CLIP encoders as well (really: no no_grad; CRIS: the RN50 + text backbone, as medvlsm's CRIS runs).") var trainEncoders = false
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
 
     func run() throws {

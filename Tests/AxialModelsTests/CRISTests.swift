@@ -139,6 +139,18 @@ struct CRISFixture: @unchecked Sendable {
         #expect(m.neck.aggr.bn.runningMean!.value.scalars != f["ref.neck.aggr.1.running_mean"].scalars)
     }
 
+    /// eval() reaches every dropout: two eval passes of the dropout-0.1 model agree, and differ from train mode.
+    @Test func evalDisablesDropout() throws {
+        let f = try Self.fixture.get()
+        let m = CRIS(.crisTest)
+        try m.load(state: f.sub("ref."))
+        m.eval()
+        let a = withNoGrad { m(f["pixels"], ids: f["ids"]) }, b = withNoGrad { m(f["pixels"], ids: f["ids"]) }
+        #expect(a.scalars == b.scalars)
+        expectSegClose(a, f["eval.logits"], 1e-4, "eval logits with dropout 0.1 configured")
+        #expect(m.namedModules().allSatisfy { !$0.1.isTraining })
+    }
+
     @Test func positionEncodingsAndCoordinates() {
         // pos1d: position 0 → sin 0 = 0, cos 0 = 1; pos2d at (y, x) = (1, 2), channel 0 = sin(2), d/2 = sin(1).
         let p1 = CRISDecoder.positions1D(width: 8, length: 3).scalars

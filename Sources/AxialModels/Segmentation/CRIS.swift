@@ -212,7 +212,8 @@ public final class CRISDecoderLayer: Module {
     override public func namedChildren() -> [(String, ModuleChild)] {
         [("self_attn_norm", .module(selfAttnNorm)), ("cross_attn_norm", .module(crossAttnNorm)), ("self_attn", .module(selfAttn)),
          ("multihead_attn", .module(multiheadAttn)), ("ffn.0", .module(ffnIn)), ("ffn.3", .module(ffnNorm)), ("ffn.4", .module(ffnOut)),
-         ("norm1", .module(norm1)), ("norm2", .module(norm2)), ("norm3", .module(norm3))]
+         ("norm1", .module(norm1)), ("norm2", .module(norm2)), ("norm3", .module(norm3)),
+         ("dropout", .module(drop))]   // no keys; listed so train() / eval() reach it
     }
 
     /// vis [B, HW, d], words [B, L, d], positions [1, HW, d] / [1, L, d], pad [B, L] (1 = padding).
