@@ -23,6 +23,10 @@ public struct SegmentTrainOptions: Sendable {
     public var adapterDim: Int? = nil
     public var weights: URL? = nil
     public var seed: UInt64 = 42
+    /// BiomedCLIPSeg: the WordPiece vocabulary (tokens in id order) and its file name, the taps.
+    public var vocabulary: [String]? = nil
+    public var vocabularyFile = "<vocabulary>"
+    public var taps: BiomedCLIPSegTaps = .clipseg
     public var prompts: URL
     public var images: URL
     public var masks: URL
@@ -136,12 +140,14 @@ public enum SegmentStage {
 
         try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
         let model = try PromptSegmenter(model: o.model, adapters: o.adapters, variant: o.variant, adapterDim: o.adapterDim,
-                                        weights: o.weights, seed: o.seed)
+                                        weights: o.weights, seed: o.seed, vocabulary: o.vocabulary, vocabularyFile: o.vocabularyFile,
+                                        taps: o.taps)
         model.setTrainable(decoder: o.trainDecoder ?? (o.adapters == .none), encoders: o.trainEncoders)
         let params = model.trainableParameters
         guard !params.isEmpty else { throw SegmentError.badOption("nothing to train: no adapters, decoder and encoders frozen") }
-        let lr = o.learningRate ?? (family == .cris ? 2e-5 : o.adapters == .shallow ? 3e-4 : 1e-3)
-        let lambdaDice = o.lambdaDice ?? (family == .cris ? 1.0 : 1.5), lambdaCE = o.lambdaCE ?? (family == .cris ? 0.2 : 1.0)
+        let lr = o.learningRate ?? (family == .cris ? 2e-5 : family == .biomedclipseg ? 2e-4 : o.adapters == .shallow ? 3e-4 : 1e-3)
+        let medvlsm = family != .clipseg
+        let lambdaDice = o.lambdaDice ?? (medvlsm ? 1.0 : 1.5), lambdaCE = o.lambdaCE ?? (medvlsm ? 0.2 : 1.0)
         if model.needsBatchOfTwo && train.count < 2 {
             throw SegmentError.badOption("\(o.model) trains with BatchNorm batch statistics: need ≥ 2 training entries, have \(train.count)")
         }
