@@ -347,87 +347,88 @@ def rel_err(a, b):
     return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-6))
 
 
-torch.manual_seed(0)
-base = CRIS(TINY)
-with torch.no_grad():
-    for name, p in base.named_parameters():
-        if p.dim() == 1 and name.endswith("weight"):
-            p.add_(0.1 * torch.randn_like(p))  # LayerNorm / BatchNorm scales
-        elif p.dim() == 1:
-            p.copy_(0.05 * torch.randn_like(p))  # biases
-    for name, b in base.named_buffers():
-        if name.endswith("running_mean"):
-            b.copy_(0.1 * torch.randn_like(b))
-        elif name.endswith("running_var"):
-            b.copy_(0.5 + torch.rand_like(b))
-        elif name.endswith("num_batches_tracked"):
-            b.fill_(3)
-    base.proj.txt.weight.mul_(0.5)
-state0 = {k: v.clone() for k, v in base.state_dict().items()}
+if __name__ == "__main__":  # (Tools/bench/peers_cris.py imports the modules above)
+    torch.manual_seed(0)
+    base = CRIS(TINY)
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if p.dim() == 1 and name.endswith("weight"):
+                p.add_(0.1 * torch.randn_like(p))  # LayerNorm / BatchNorm scales
+            elif p.dim() == 1:
+                p.copy_(0.05 * torch.randn_like(p))  # biases
+        for name, b in base.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.1 * torch.randn_like(b))
+            elif name.endswith("running_var"):
+                b.copy_(0.5 + torch.rand_like(b))
+            elif name.endswith("num_batches_tracked"):
+                b.fill_(3)
+        base.proj.txt.weight.mul_(0.5)
+    state0 = {k: v.clone() for k, v in base.state_dict().items()}
 
-B, S = 3, TINY["input"]
-pixels = torch.randn(B, 3, S, S)
-ids = torch.zeros(B, TINY["context"], dtype=torch.long)
-ids[:, 0] = 97
-ids[0, 1:9] = torch.randint(2, 97, (8,))
-ids[0, 9] = 98
-ids[1, 1:6] = torch.randint(2, 97, (5,))
-ids[1, 6] = 98
-ids[2, 1:14] = torch.randint(2, 97, (13,))
-ids[2, 14] = 98
-yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
-target = torch.stack([((yy - 40) ** 2 + (xx - 50) ** 2 < 400), ((yy - 60) ** 2 + (xx - 30) ** 2 < 300),
-                      (yy - xx).abs() < 12]).double()
+    B, S = 3, TINY["input"]
+    pixels = torch.randn(B, 3, S, S)
+    ids = torch.zeros(B, TINY["context"], dtype=torch.long)
+    ids[:, 0] = 97
+    ids[0, 1:9] = torch.randint(2, 97, (8,))
+    ids[0, 9] = 98
+    ids[1, 1:6] = torch.randint(2, 97, (5,))
+    ids[1, 6] = 98
+    ids[2, 1:14] = torch.randint(2, 97, (13,))
+    ids[2, 14] = 98
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    target = torch.stack([((yy - 40) ** 2 + (xx - 50) ** 2 < 400), ((yy - 60) ** 2 + (xx - 30) ** 2 < 300),
+                          (yy - xx).abs() < 12]).double()
 
-T = {"pixels": pixels, "ids": ids.float(), "target": target}
-for k, v in state0.items():
-    T["ref." + k] = v
-
-
-def run(dtype, train):
-    m = CRIS(TINY)
-    m.load_state_dict(state0)
-    m = m.to(dtype)
-    m.train(train)
-    keep = {}
-    logits = m(pixels.to(dtype), ids, keep)
-    return m, logits, keep
+    T = {"pixels": pixels, "ids": ids.float(), "target": target}
+    for k, v in state0.items():
+        T["ref." + k] = v
 
 
-# Eval mode: running statistics.
-with torch.no_grad():
-    _, logits, keep = run(torch.float64, False)
-for k, v in keep.items():
-    T["eval." + k] = v
-T["eval.logits"] = logits
-print("eval logits range", float(logits.min()), float(logits.max()))
+    def run(dtype, train):
+        m = CRIS(TINY)
+        m.load_state_dict(state0)
+        m = m.to(dtype)
+        m.train(train)
+        keep = {}
+        logits = m(pixels.to(dtype), ids, keep)
+        return m, logits, keep
 
-# Train mode: batch statistics, one backward through everything (medvlsm's CRIS: freeze_encoder false).
-grads, runs = {}, {}
-for dtype in (torch.float64, torch.float32):
-    m, logits, _ = run(dtype, True)
-    loss = dice_ce(logits, target.to(dtype))
-    loss.backward()
-    grads[dtype] = {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}
-    if dtype == torch.float64:
-        T["train.logits"] = logits.detach()
-        T["train.loss"] = loss.detach().reshape(1)
-        for k, v in m.state_dict().items():
-            if "running_" in k or "num_batches" in k:
-                T["train.running." + k] = v
-        print("train loss", float(loss), "parameters with grad", len(grads[dtype]), "of", len(list(m.parameters())))
-worst = 0.0
-for k, g in grads[torch.float64].items():
-    T["train.grad." + k] = g
-    e = rel_err(grads[torch.float32][k], g)
-    T["train.f32err." + k] = torch.tensor([e])
-    worst = max(worst, e)
-print(f"torch float32 vs float64: worst gradient relative error {worst:.2e}")
 
-full = CRIS(FULL)
-full_keys = {k: list(v.shape) for k, v in full.state_dict().items()}
-print("full CRIS:", len(full_keys), "keys,", sum(p.numel() for p in full.parameters()), "parameters")
+    # Eval mode: running statistics.
+    with torch.no_grad():
+        _, logits, keep = run(torch.float64, False)
+    for k, v in keep.items():
+        T["eval." + k] = v
+    T["eval.logits"] = logits
+    print("eval logits range", float(logits.min()), float(logits.max()))
 
-T = {k: v.detach().to(torch.float32).contiguous() for k, v in T.items()}
-save_file(T, OUT, metadata={"full_keys": json.dumps(full_keys), "tiny_config": json.dumps(TINY)})
-print("wrote", os.path.normpath(OUT), len(T), "tensors", os.path.getsize(OUT), "bytes")
+    # Train mode: batch statistics, one backward through everything (medvlsm's CRIS: freeze_encoder false).
+    grads, runs = {}, {}
+    for dtype in (torch.float64, torch.float32):
+        m, logits, _ = run(dtype, True)
+        loss = dice_ce(logits, target.to(dtype))
+        loss.backward()
+        grads[dtype] = {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}
+        if dtype == torch.float64:
+            T["train.logits"] = logits.detach()
+            T["train.loss"] = loss.detach().reshape(1)
+            for k, v in m.state_dict().items():
+                if "running_" in k or "num_batches" in k:
+                    T["train.running." + k] = v
+            print("train loss", float(loss), "parameters with grad", len(grads[dtype]), "of", len(list(m.parameters())))
+    worst = 0.0
+    for k, g in grads[torch.float64].items():
+        T["train.grad." + k] = g
+        e = rel_err(grads[torch.float32][k], g)
+        T["train.f32err." + k] = torch.tensor([e])
+        worst = max(worst, e)
+    print(f"torch float32 vs float64: worst gradient relative error {worst:.2e}")
+
+    full = CRIS(FULL)
+    full_keys = {k: list(v.shape) for k, v in full.state_dict().items()}
+    print("full CRIS:", len(full_keys), "keys,", sum(p.numel() for p in full.parameters()), "parameters")
+
+    T = {k: v.detach().to(torch.float32).contiguous() for k, v in T.items()}
+    save_file(T, OUT, metadata={"full_keys": json.dumps(full_keys), "tiny_config": json.dumps(TINY)})
+    print("wrote", os.path.normpath(OUT), len(T), "tensors", os.path.getsize(OUT), "bytes")
