@@ -48,4 +48,4 @@ extension Bench {
 }
 
 /// The benchmark body runs on one thread at a time.
-private struct CRISBox: @unchecked Sendable { let model: CRIS; let opt: AdamW }
+private struct CRISBox: @unchecked Sendable { let model: CRIS; let opt: any Optimizer }

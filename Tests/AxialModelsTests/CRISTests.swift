@@ -124,6 +124,42 @@ struct CRISFixture: @unchecked Sendable {
         }
     }
 
+    /// One AdamW step (lr 1e-3, wd 1e-3) after that backward. Adam's first step is lr·g/(|g| + ε) ≈ lr·sign(g),
+    /// so where the reference gradient is tiny (|g| < 1e-4·max|g|: inside the gradients' own 1e-4 tolerance, the
+    /// sign is noise) only |Δ| ≤ 2·lr is asked (as AnomalyTests); everywhere else each of ten parameters must be
+    /// within 1e-4 of max|p| of torch's. The train-mode logits of a second forward carry those sign-noise steps:
+    /// they are asked within 5e-3.
+    @Test func oneAdamWStep() throws {
+        let (m, f) = try reference()
+        m.train()
+        m.setTrainable(backbone: true)
+        let lr: Float = 1e-3
+        let opt = AdamW(m.trainableParameters(), lr: Double(lr), weightDecay: 1e-3)
+        diceCELoss(m(f["pixels"], ids: f["ids"]), f["target"], lambdaDice: 1.0, lambdaCE: 0.2).backward()
+        opt.step()
+        let params = Dictionary(uniqueKeysWithValues: m.namedParameters())
+        let stepped = f.sub("train.step.").filter { !$0.key.hasPrefix("f32err.") && $0.key != "logits" }
+        #expect(stepped.count == 10)
+        var noisy = 0, total = 0
+        for (key, expected) in stepped {
+            let p = try #require(params[key], "no parameter \(key)").value.scalars
+            let e = expected.scalars, g = f["train.grad.\(key)"].scalars
+            #expect(p.allSatisfy { $0.isFinite }, "\(key) not finite after the step")
+            let gmax = g.map(abs).max()!, pmax = e.map(abs).max()!
+            var worst: Float = 0
+            for i in e.indices {
+                total += 1
+                if abs(g[i]) < 1e-4 * gmax { noisy += 1; #expect(abs(p[i] - e[i]) <= 2.01 * lr, "\(key)[\(i)]"); continue }
+                worst = max(worst, abs(p[i] - e[i]) / pmax)
+            }
+            #expect(worst <= 1e-4, "\(key) after one AdamW step: relative error \(worst) where |g| ≥ 1e-4·max|g|")
+        }
+        print("CRIS AdamW step: \(noisy) of \(total) entries with |g| < 1e-4·max|g|")
+        let after = withNoGrad { m(f["pixels"], ids: f["ids"]) }
+        expectSegClose(after, f["train.step.logits"], 5e-3, "logits after one AdamW step")
+        print("CRIS logits after one AdamW step: relative error \(segRelativeError(after, f["train.step.logits"]))")
+    }
+
     /// A frozen backbone: no tape through it, running statistics untouched, the head still learns.
     @Test func frozenBackbone() throws {
         let (m, f) = try reference()

@@ -23,6 +23,9 @@ FFN 40; input 96). Weights are float32 values, the reference computes in float64
   train.grad.<key>     gradient of every parameter after one backward
   train.f32err.<key>   torch float32's own relative error on that gradient vs this float64 reference
   train.running.<key>  BN running_mean / running_var after that forward (momentum 0.1, unbiased var)
+  train.step.<key> / train.step.logits   after one AdamW step (lr 1e-3, wd 1e-3) on every parameter with a
+                       gradient: ten parameters and the train-mode logits of a second forward;
+                       train.step.f32err.<key>: torch float32's own relative error on them
   metadata full_keys   JSON {key: shape} of the full-size CRIS (RN50, medvlsm's word_len 77) state dict
 
 Run: python Tools/goldens/make_cris_goldens.py   (torch ≥ 2.4 CPU, safetensors)
@@ -404,7 +407,11 @@ if __name__ == "__main__":  # (Tools/bench/peers_cris.py imports the modules abo
     print("eval logits range", float(logits.min()), float(logits.max()))
 
     # Train mode: batch statistics, one backward through everything (medvlsm's CRIS: freeze_encoder false).
-    grads, runs = {}, {}
+    grads, runs, stepped = {}, {}, {}
+    STEP_KEYS = ["proj.txt.weight", "proj.vis.4.weight", "decoder.layers.0.multihead_attn.in_proj_weight",
+                 "neck.f1_v_proj.0.weight", "neck.coordconv.0.conv1.0.weight", "backbone.visual.attnpool.connect.0.weight",
+                 "backbone.visual.attnpool.positional_embedding", "backbone.visual.layer1.0.conv1.weight",
+                 "backbone.transformer.resblocks.0.attn.in_proj_weight", "backbone.token_embedding.weight"]
     for dtype in (torch.float64, torch.float32):
         m, logits, _ = run(dtype, True)
         loss = dice_ce(logits, target.to(dtype))
@@ -415,8 +422,20 @@ if __name__ == "__main__":  # (Tools/bench/peers_cris.py imports the modules abo
             T["train.loss"] = loss.detach().reshape(1)
             for k, v in m.state_dict().items():
                 if "running_" in k or "num_batches" in k:
-                    T["train.running." + k] = v
-            print("train loss", float(loss), "parameters with grad", len(grads[dtype]), "of", len(list(m.parameters())))
+                    T["train.running." + k] = v.clone()
+            print("train loss", float(loss.detach()), "parameters with grad", len(grads[dtype]), "of", len(list(m.parameters())))
+        # One AdamW step (lr 1e-3, wd 1e-3) on every parameter with a gradient, then the train-mode logits again.
+        opt = torch.optim.AdamW([p for p in m.parameters() if p.grad is not None], lr=1e-3, weight_decay=1e-3)
+        opt.step()
+        with torch.no_grad():
+            stepped_logits = m(pixels.to(dtype), ids)
+        stepped[dtype] = {k: p.detach().clone() for k, p in m.named_parameters() if k in STEP_KEYS}
+        stepped[dtype]["logits"] = stepped_logits
+    for k, v in stepped[torch.float64].items():
+        T["train.step." + k] = v
+        T["train.step.f32err." + k] = torch.tensor([rel_err(stepped[torch.float32][k], v)])
+    print("after one AdamW step, torch float32 vs float64:",
+          ", ".join(f"{k} {float(T['train.step.f32err.' + k]):.1e}" for k in ["logits"] + STEP_KEYS[:3]))
     worst = 0.0
     for k, g in grads[torch.float64].items():
         T["train.grad." + k] = g
