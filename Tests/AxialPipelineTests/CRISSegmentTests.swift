@@ -65,6 +65,31 @@ import AxialTestSupport
         for (k, v) in a { #expect(v.scalars == b[k]?.scalars, "\(k) differs after resume") }
     }
 
+    /// predict with CRIS on a DICOM series whose slices are the model's size (no resampling): the label
+    /// volume is exactly sigmoid(logit) > 0.35 of CRIS run on the CLIP-normalised windowed slices.
+    @Test func crisPredictUsesItsThresholdAndNormalisation() throws {
+        let dir = temporaryFolder("segment-" + "cris-predict")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ct = SyntheticCT(patientID: "P2", rows: 96, columns: 96, slices: 3, pixelSpacing: 0.8, sliceSpacing: 2.5,
+                             lesions: [.init(center: SIMD3(0, 0, -55), radius: 9, hu: 300)], noise: 5)
+        _ = try ct.write(to: dir.appendingPathComponent("dicom"))
+        let model = try PromptSegmenter(model: "cris_test", adapters: .none, weights: nil, seed: 3)
+        let window = try CTWindow.parse("soft_tissue")
+        let out = dir.appendingPathComponent("mask.nii.gz")
+        let n = try SegmentStage.predict(model, input: dir.appendingPathComponent("dicom"), prompt: "lesion", window: window, out: out,
+                                         overlays: nil, batchSize: 2)
+        let v = try SegmentStage.readScan(dir.appendingPathComponent("dicom"))
+        let px = (0..<v.depth).map { z in SegmentDataset.pixels(window.apply(Array(v.slice(z)), width: 96, height: 96), size: 96, normalization: .clip) }
+        model.module.eval()
+        let logits = withNoGrad { model.logits(stack(px, axis: 0), prompts: Array(repeating: "lesion", count: v.depth)) }.scalars
+        let t = Foundation.log(Float(0.35) / 0.65)
+        let expected = logits.map { 1 / (1 + Foundation.exp(-$0)) > 0.35 ? Float(1) : 0 }
+        #expect(abs(model.logitThreshold - t) < 1e-6)
+        let back = try NIfTIReader.readFile(out.path)
+        #expect(back.voxels == expected)
+        #expect(n == expected.reduce(0) { $0 + Int($1) })
+    }
+
     @Test func batchesNeverLeaveASingleSample() {
         #expect(SegmentStage.batches(7, size: 3, minimum: 2) == [0..<3, 3..<7])
         #expect(SegmentStage.batches(7, size: 3) == [0..<3, 3..<6, 6..<7])
