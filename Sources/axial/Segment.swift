@@ -7,14 +7,20 @@ import Foundation
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
-        abstract: "Text-prompted segmentation: CLIPSeg (transformers-exact) with optional VLSM shallow / dense adapters.",
+        abstract: "Text-prompted segmentation: CLIPSeg (transformers-exact) with optional VLSM shallow / dense adapters, CRIS or BiomedCLIPSeg (medvlsm's).",
         subcommands: [SegmentTrain.self, SegmentTest.self, SegmentPredict.self])
 }
 
 /// Model choice shared by the three subcommands.
 struct SegmentModelOptions: ParsableArguments {
-    @Option(help: "Model: clipseg (CIDAS/clipseg-rd64-refined shapes, 352²) or clipseg_test (tiny).")
+    @Option(help: "Model: clipseg (CIDAS/clipseg-rd64-refined shapes, 352²), clipseg_test (tiny), cris (medvlsm's CRIS: CLIP RN50 + FPN + 3-layer decoder, 416², threshold 0.35), cris_test (tiny), biomedclipseg (frozen BiomedCLIP towers + CLIPSeg decoder, 224²) or biomedclipseg_test (tiny).")
     var model = "clipseg"
+
+    @Option(help: "BiomedCLIPSeg: which ViT blocks feed the decoder — clipseg (CLIPSeg's hidden states 3,6,9 = blocks 4/7/10) or medvlsm (its off-by-one 4,7,10 = blocks 5/8/11, for its published numbers).")
+    var taps = "clipseg"
+
+    @Option(help: "BiomedCLIPSeg: PubMedBERT's WordPiece vocab.txt (from microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224; kept in the saved model).")
+    var vocab: String?
 
     @Option(help: "VLSM adapters: none, shallow (dim 512) or dense (dim 64).")
     var adapters = "none"
@@ -25,7 +31,7 @@ struct SegmentModelOptions: ParsableArguments {
     @Option(help: "Adapter bottleneck width (default: shallow 512, dense 64).")
     var adapterDim: Int?
 
-    @Option(help: "Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys) or a model.safetensors from `axial segment train`.")
+    @Option(help: "Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys), a CRIS checkpoint (backbone.* / neck.* / decoder.* / proj.*; .pth via Tools/convert_weights.py), an RN50 CLIP for CRIS's backbone (visual.* keys), or a model.safetensors from `axial segment train`.")
     var weights: String?
 
     @Flag(help: "Start from random weights (seeded) instead of --weights.")
@@ -39,7 +45,10 @@ struct SegmentModelOptions: ParsableArguments {
             throw ValidationError("--adapters must be none, shallow or dense, got '\(adapters)'")
         }
         guard (weights != nil) != randomInit else { throw ValidationError("pass exactly one of --weights F and --random-init") }
+        do { _ = try PromptSegmenter.taps(taps) } catch { throw ValidationError("\(error)") }
     }
+
+    func vocabulary() throws -> [String]? { try vocab.map { try PromptSegmenter.readVocabulary(URL(fileURLWithPath: $0)) } }
 
     func build() throws -> PromptSegmenter {
         // A model saved by `axial segment train` carries its own model / adapter settings.
@@ -47,7 +56,8 @@ struct SegmentModelOptions: ParsableArguments {
             return try PromptSegmenter.open(URL(fileURLWithPath: w))
         }
         return try PromptSegmenter(model: model, adapters: PromptSegmenter.Adapters(rawValue: adapters)!, variant: variant,
-                                   adapterDim: adapterDim, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
+                                   adapterDim: adapterDim, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed,
+                                   vocabulary: try vocabulary(), vocabularyFile: vocab ?? "<vocabulary>", taps: try PromptSegmenter.taps(taps))
     }
 }
 
@@ -70,15 +80,15 @@ struct SegmentTrain: ParsableCommand {
     @Option(help: "Output folder (model.safetensors, checkpoint.safetensors, training.csv).") var out: String
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 8
-    @Option(help: "Learning rate (default: 1e-3, shallow adapters 3e-4).") var lr: Double?
+    @Option(help: "Learning rate (default: 1e-3, shallow adapters 3e-4, CRIS 2e-5, BiomedCLIPSeg 2e-4).") var lr: Double?
     @Option(help: "AdamW weight decay.") var weightDecay = 1e-3
-    @Option(help: "Dice weight of DiceCE (VLSM 1.5, medvlsm 1.0).") var lambdaDice: Float = 1.5
-    @Option(help: "Cross-entropy weight of DiceCE (VLSM 1.0, medvlsm 0.2).") var lambdaCe: Float = 1.0
+    @Option(help: "Dice weight of DiceCE (default: VLSM's 1.5 for CLIPSeg, medvlsm's 1.0 for CRIS and BiomedCLIPSeg).") var lambdaDice: Float?
+    @Option(help: "Cross-entropy weight of DiceCE (default: VLSM's 1.0 for CLIPSeg, medvlsm's 0.2 for CRIS and BiomedCLIPSeg).") var lambdaCe: Float?
     @Option(help: "Gradient-norm clip.") var gradClip: Float = 0.5
     @Option(help: "Early-stopping patience (epochs without a better validation Dice).") var patience = 20
     @Option(help: "Prompt key used for validation.") var valPrompt = "p1"
     @Flag(help: "Train the decoder too when adapters are used (VLSM freezes it).") var trainDecoder = false
-    @Flag(help: "Fine-tune the CLIP encoders as well (really: no no_grad).") var trainEncoders = false
+    @Flag(help: "Fine-tune the CLIP encoders as well (really: no no_grad; CRIS: the RN50 + text backbone, as medvlsm's CRIS runs).") var trainEncoders = false
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
 
     func run() throws {
@@ -88,6 +98,7 @@ struct SegmentTrain: ParsableCommand {
             let m = modelOptions
             o.model = m.model; o.adapters = PromptSegmenter.Adapters(rawValue: m.adapters)!; o.variant = m.variant
             o.adapterDim = m.adapterDim; o.weights = m.weights.map { URL(fileURLWithPath: $0) }; o.seed = m.seed
+            o.vocabulary = try m.vocabulary(); o.vocabularyFile = m.vocab ?? "<vocabulary>"; o.taps = try PromptSegmenter.taps(m.taps)
             o.valPrompts = valPrompts.map { URL(fileURLWithPath: $0) }; o.valImages = valImages.map { URL(fileURLWithPath: $0) }
             o.valMasks = valMasks.map { URL(fileURLWithPath: $0) }; o.valFraction = valFraction
             o.epochs = epochs; o.batchSize = batchSize; o.learningRate = lr; o.weightDecay = weightDecay

@@ -323,6 +323,16 @@ public final class CLIPTextTransformer: Module {
         }
     }
 
+    /// CRIS's `encode_text`: every position after ln_final (not projected) [B, L, width] and the EOT
+    /// row projected, the state [B, embed]. No trimming (the caller may drop trailing padding: the
+    /// mask is causal).
+    public func encodeWords(_ ids: Tensor) -> (words: Tensor, state: Tensor) {
+        let eot = Self.eotPositions(ids)
+        let h = lnFinal(transformer(embed(ids), mask: .additive(Self.causalMask(ids.shape[1]))))
+        let rows = eot.enumerated().map { b, p in h.select(axis: 0, index: b).select(axis: 0, index: p) }
+        return (h, matmul(stack(rows, axis: 0), textProjection.value))
+    }
+
     /// The residual stream after the given blocks (1-based) for ids [B, L] (full context, no trim).
     public func blockOutputs(_ ids: Tensor, blocks: [Int]) -> [Int: Tensor] {
         let taps = BlockTaps(blocks)

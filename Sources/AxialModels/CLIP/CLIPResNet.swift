@@ -80,20 +80,58 @@ public final class CLIPBottleneck: Module, UnaryLayer {
     }
 }
 
-/// open_clip `AttentionPool2d` (keys `positional_embedding` [HW + 1, C], `q_proj`, `k_proj`, `v_proj`, `c_proj`).
+/// CRIS's residual around its spatial attention pool: conv 1×1 (no bias) → BN (keys `0.weight`, `1.*`).
+public final class CLIPPoolConnect: Module, UnaryLayer {
+    public let conv: Conv2d
+    public let bn: BatchNorm
+    init(_ inChannels: Int, _ outChannels: Int, generator: inout RandomGenerator) {
+        conv = Conv2d(inChannels, outChannels, kernelSize: 1, bias: false, generator: &generator)
+        bn = BatchNorm(outChannels)
+        super.init()
+    }
+    override public func namedChildren() -> [(String, ModuleChild)] { [("0", .module(conv)), ("1", .module(bn))] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { bn(conv(x)) }
+}
+
+/// open_clip `AttentionPool2d` (keys `positional_embedding` [HW + 1, C], `q_proj`, `k_proj`, `v_proj`, `c_proj`;
+/// with `connect`, CRIS's `attnpool.connect.{0,1}` too — see `spatial`).
 public final class CLIPAttentionPool: Module {
     public let positionalEmbedding: Parameter
     public let kProj: Linear, qProj: Linear, vProj: Linear, cProj: Linear
     public let heads: Int
+    /// CRIS only (nil in CLIP): the 1×1 conv + BN residual of the spatial pool.
+    public let connect: CLIPPoolConnect?
 
-    init(grid: Int, width: Int, heads: Int, outputDimensions: Int, generator: inout RandomGenerator) {
+    init(grid: Int, width: Int, heads: Int, outputDimensions: Int, connect: Bool = false, generator: inout RandomGenerator) {
         positionalEmbedding = Parameter(Tensor.normal([grid * grid + 1, width], generator: &generator) / Float(width).squareRoot())
         kProj = Linear(width, width, generator: &generator)
         qProj = Linear(width, width, generator: &generator)
         vProj = Linear(width, width, generator: &generator)
         cProj = Linear(width, outputDimensions, generator: &generator)
         self.heads = heads
+        self.connect = connect ? CLIPPoolConnect(width, outputDimensions, generator: &generator) : nil
         super.init()
+    }
+
+    /// CRIS's pool (DerrickWang005/CRIS.pytorch model/clip.py `AttentionPool2d.forward`): no mean token;
+    /// the g×g grid rows of `positional_embedding` (row 0 unused) resized to H×W (bicubic,
+    /// align_corners=False, not antialiased) and added; every position attends to every position
+    /// (q/k/v projections, c_proj); + connect(x); ReLU. [B, C, H, W] → [B, out, H, W]. Needs `connect`.
+    public func spatial(_ x: Tensor) -> Tensor {
+        guard let connect else { preconditionFailure("CLIPAttentionPool.spatial: built without connect (CRIS's pool)") }
+        precondition(x.rank == 4, "CLIP spatial pool: input \(x.shape) must be [B, C, H, W]")
+        let B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+        let rows = positionalEmbedding.shape[0] - 1
+        let g = Int(Double(rows).squareRoot().rounded())
+        precondition(g * g == rows && positionalEmbedding.shape[1] == C,
+                     "CLIP spatial pool: positional embedding \(positionalEmbedding.shape) for features \(x.shape)")
+        let grid = positionalEmbedding.value.narrow(axis: 0, start: 1, length: rows).reshaped([1, g, g, C]).permuted([0, 3, 1, 2])
+        let pe = (H == g && W == g ? grid : interpolate(grid, size: Size2D(H, W), mode: .bicubic, alignCorners: false))
+            .reshaped([1, C, H * W])
+        let t = (x.reshaped([B, C, H * W]) + pe).transposed(1, 2)                 // [B, HW, C]
+        let y = cProj(multiHeadAttention(qProj(t), kProj(t), vProj(t), heads: heads))  // [B, HW, out]
+        let out = y.shape[2]
+        return relu(y.transposed(1, 2).reshaped([B, out, H, W]) + connect(x))
     }
     override public var propertyKeys: [String: String] { ["kProj": "k_proj", "qProj": "q_proj", "vProj": "v_proj", "cProj": "c_proj"] }
 
@@ -136,7 +174,9 @@ public final class CLIPModifiedResNet: Module {
     public let layer1: [CLIPBottleneck], layer2: [CLIPBottleneck], layer3: [CLIPBottleneck], layer4: [CLIPBottleneck]
     public let attnpool: CLIPAttentionPool
 
-    public init(_ c: CLIPResNetConfig, generator: inout RandomGenerator) {
+    /// `spatialPool`: CRIS's variant of the attention pool (with `attnpool.connect`; see
+    /// `CLIPAttentionPool.spatial` and `stageOutputs`).
+    public init(_ c: CLIPResNetConfig, spatialPool: Bool = false, generator: inout RandomGenerator) {
         config = c
         let w = c.width
         conv1 = Conv2d(3, w / 2, kernelSize: 3, stride: 2, padding: 1, bias: false, generator: &generator); bn1 = BatchNorm(w / 2)
@@ -154,7 +194,7 @@ public final class CLIPModifiedResNet: Module {
         layer3 = stage(w * 4, c.layers[2], 2, &generator)
         layer4 = stage(w * 8, c.layers[3], 2, &generator)
         attnpool = CLIPAttentionPool(grid: c.gridSize, width: c.embedWidth, heads: c.heads, outputDimensions: c.outputDimensions,
-                                     generator: &generator)
+                                     connect: spatialPool, generator: &generator)
         super.init()
     }
 
@@ -164,14 +204,28 @@ public final class CLIPModifiedResNet: Module {
     }
 
     /// Stem and the four stages: [B, 3, S, S] → layer4 output [B, 32·width, S/32, S/32].
-    public func features(_ images: Tensor) -> Tensor {
+    public func features(_ images: Tensor) -> Tensor { stageOutputs(images)[3] }
+
+    /// The outputs of layer1…layer4: [B, 4w, S/4], [B, 8w, S/8], [B, 16w, S/16], [B, 32w, S/32].
+    public func stageOutputs(_ images: Tensor) -> [Tensor] {
         precondition(images.rank == 4 && images.shape[1] == 3, "CLIP ResNet: images \(images.shape) must be [B, 3, H, W]")
         var x = relu(bn1(conv1(images)))
         x = relu(bn2(conv2(x)))
         x = relu(bn3(conv3(x)))
         x = avgPool2d(x, kernelSize: 2)
-        for stage in [layer1, layer2, layer3, layer4] { for block in stage { x = block(x) } }
-        return x
+        var outs: [Tensor] = []
+        for stage in [layer1, layer2, layer3, layer4] {
+            for block in stage { x = block(x) }
+            outs.append(x)
+        }
+        return outs
+    }
+
+    /// CRIS's `encode_image` (needs `spatialPool`): C3 = layer2, C4 = layer3, C5 = the spatial pool
+    /// of layer4 ([B, out, S/32, S/32]).
+    public func crisFeatures(_ images: Tensor) -> (c3: Tensor, c4: Tensor, c5: Tensor) {
+        let s = stageOutputs(images)
+        return (s[1], s[2], attnpool.spatial(s[3]))
     }
 
     /// open_clip `encode_image` before L2 normalisation: the attention pool's output [B, out].

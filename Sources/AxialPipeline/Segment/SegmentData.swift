@@ -13,7 +13,7 @@ import Foundation
 // Training draws one prompt per sample and epoch among p1…p9 (not the empty p0, as the reference's
 // "random" prompt type), then one string if it is a list; test / validation use one chosen key.
 // Images: PNG (gray or RGB, replicated to 3 channels), resized bilinearly (area when shrinking) to
-// the model's input size and normalised with ImageNet mean/std (CLIPSeg's processor); masks: PNG,
+// the model's input size and normalised with ImageNet mean/std (CLIPSeg's processor; CRIS: CLIP's); masks: PNG,
 // foreground = value > 0, resized nearest. Metrics are computed at the model's input size.
 
 /// Errors of the segment stage; each names the file (or field) at fault.
@@ -100,10 +100,21 @@ public struct SegmentDataset: @unchecked Sendable {
     public static let mean: [Float] = [0.485, 0.456, 0.406]
     public static let std: [Float] = [0.229, 0.224, 0.225]
 
+    /// Per-channel pixel normalisation (x/255 − mean) / std.
+    public struct Normalization: Sendable, Equatable {
+        public var mean: [Float], std: [Float]
+        public init(mean: [Float], std: [Float]) { self.mean = mean; self.std = std }
+        /// ImageNet's (CLIPSeg's processor).
+        public static let imageNet = Normalization(mean: SegmentDataset.mean, std: SegmentDataset.std)
+        /// CLIP's (medvlsm's CRIS / BiomedCLIP configs).
+        public static let clip = Normalization(mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711])
+    }
+
     public var count: Int { entries.count }
 
     /// Reads every entry's image and mask (errors name the file: missing, unreadable, size mismatch).
-    public static func load(prompts promptFile: URL, images: URL, masks: URL, size: Int) throws -> SegmentDataset {
+    public static func load(prompts promptFile: URL, images: URL, masks: URL, size: Int,
+                            normalization: Normalization = .imageNet) throws -> SegmentDataset {
         let entries = try PromptEntry.load(promptFile)
         guard !entries.isEmpty else { throw SegmentError.badPromptFile(path: promptFile.path, reason: "no entries") }
         var imgs: [Tensor] = [], msks: [Tensor] = []
@@ -118,21 +129,21 @@ public struct SegmentDataset: @unchecked Sendable {
                 throw SegmentError.sizeMismatch(image: iu.path, mask: mu.path, imageSize: (image.width, image.height),
                                                 maskSize: (mask.width, mask.height))
             }
-            imgs.append(Self.pixels(image, size: size))
+            imgs.append(Self.pixels(image, size: size, normalization: normalization))
             msks.append(Self.mask(mask, size: size))
         }
         return SegmentDataset(entries: entries, images: imgs, masks: msks, size: size)
     }
 
     /// An RGB (or gray) 8-bit image → normalised [3, S, S].
-    public static func pixels(_ image: Image8, size: Int) -> Tensor {
+    public static func pixels(_ image: Image8, size: Int, normalization n: Normalization = .imageNet) -> Tensor {
         let w = image.width, h = image.height, c = image.channels
         let r = Resampler(inWidth: w, inHeight: h, outWidth: size, outHeight: size)
         var out = [Float](repeating: 0, count: 3 * size * size)
         for ch in 0..<3 {
             let src = (0..<(w * h)).map { Float(image.pixels[$0 * c + (c == 3 ? ch : 0)]) / 255 }
             let plane = (w == size && h == size) ? src : r(src)
-            for i in 0..<(size * size) { out[ch * size * size + i] = (plane[i] - mean[ch]) / std[ch] }
+            for i in 0..<(size * size) { out[ch * size * size + i] = (plane[i] - n.mean[ch]) / n.std[ch] }
         }
         return Tensor(shape: [3, size, size], scalars: out)
     }

@@ -23,6 +23,10 @@ public struct SegmentTrainOptions: Sendable {
     public var adapterDim: Int? = nil
     public var weights: URL? = nil
     public var seed: UInt64 = 42
+    /// BiomedCLIPSeg: the WordPiece vocabulary (tokens in id order) and its file name, the taps.
+    public var vocabulary: [String]? = nil
+    public var vocabularyFile = "<vocabulary>"
+    public var taps: BiomedCLIPSegTaps = .clipseg
     public var prompts: URL
     public var images: URL
     public var masks: URL
@@ -33,11 +37,12 @@ public struct SegmentTrainOptions: Sendable {
     public var out: URL
     public var epochs = 20
     public var batchSize = 8
-    /// nil: the reference's (CLIPSeg / dense 1e-3, shallow 3e-4).
+    /// nil: the reference's (CLIPSeg / dense 1e-3, shallow 3e-4, CRIS 2e-5 as medvlsm).
     public var learningRate: Double? = nil
     public var weightDecay = 1e-3
-    public var lambdaDice: Float = 1.5
-    public var lambdaCE: Float = 1.0
+    /// nil: VLSM's 1.5 / 1.0 for CLIPSeg, medvlsm's 1.0 / 0.2 for CRIS.
+    public var lambdaDice: Float? = nil
+    public var lambdaCE: Float? = nil
     public var gradientClip: Float = 0.5
     public var patience = 20
     public var plateauFactor = 0.3
@@ -71,7 +76,7 @@ public struct SegmentTestResult: Sendable {
 }
 
 public enum SegmentStage {
-    /// Binary predictions (logits > 0) and scores for a set, prompt key `key`.
+    /// Binary predictions (logits > the model's threshold: 0 = sigmoid 0.5, CRIS sigmoid 0.35) and scores for a set, prompt key `key`.
     public static func evaluate(_ model: PromptSegmenter, _ data: SegmentDataset, promptKey key: String, file: String,
                                 batchSize: Int = 8) throws -> [(prompt: String, scores: SegmentMetrics.Scores)] {
         model.module.eval()
@@ -82,8 +87,9 @@ public enum SegmentStage {
             let idx = Array(start..<min(start + batchSize, data.count))
             let prompts = try idx.map { try data.prompt($0, key: key, file: file) }
             let logits = withNoGrad { model.logits(stack(idx.map { data.images[$0] }, axis: 0), prompts: prompts) }.scalars
+            let t = model.logitThreshold
             for (b, i) in idx.enumerated() {
-                let p = (0..<(S * S)).map { logits[b * S * S + $0] > 0 }
+                let p = (0..<(S * S)).map { logits[b * S * S + $0] > t }
                 let g = data.masks[i].scalars.map { $0 > 0.5 }
                 out.append((prompts[b], SegmentMetrics.scores(prediction: p, target: g, width: S, height: S)))
             }
@@ -91,16 +97,35 @@ public enum SegmentStage {
         return out
     }
 
+    /// Batch index ranges over n items of `size`; a last batch smaller than `minimum` joins the one before.
+    public static func batches(_ n: Int, size: Int, minimum: Int = 1) -> [Range<Int>] {
+        var out = stride(from: 0, to: n, by: size).map { $0..<min($0 + size, n) }
+        if out.count > 1, let last = out.last, last.count < minimum {
+            out.removeLast()
+            out[out.count - 1] = out[out.count - 1].lowerBound..<last.upperBound
+        }
+        return out
+    }
+
+    /// Trains under its own default generator (dropout draws), seeded from `o.seed` and saved in every
+    /// checkpoint, so a resumed run repeats the same dropout masks.
     public static func train(_ o: SegmentTrainOptions) throws -> SegmentTrainResult {
+        try DefaultGenerator.withScopedGenerator(seed: o.seed &+ 0xd20) { try trainScoped(o) }
+    }
+
+    static func trainScoped(_ o: SegmentTrainOptions) throws -> SegmentTrainResult {
         guard o.epochs >= 1, o.batchSize >= 1 else { throw SegmentError.badOption("--epochs and --batch-size must be ≥ 1") }
-        let config = try PromptSegmenter.config(named: o.model)
-        let S = config.inputSize
-        let all = try SegmentDataset.load(prompts: o.prompts, images: o.images, masks: o.masks, size: S)
+        let family = try PromptSegmenter.family(named: o.model)
+        let S = try PromptSegmenter.inputSize(named: o.model)
+        let norm = PromptSegmenter.normalization(family)
+        if family == .cris && o.batchSize < 2 { throw SegmentError.badOption("--batch-size must be ≥ 2 for \(o.model) (BatchNorm batch statistics in training)") }
+        let all = try SegmentDataset.load(prompts: o.prompts, images: o.images, masks: o.masks, size: S, normalization: norm)
         let train: SegmentDataset, val: SegmentDataset
         let valFile: String
         if let vp = o.valPrompts {
             train = all
-            val = try SegmentDataset.load(prompts: vp, images: o.valImages ?? o.images, masks: o.valMasks ?? o.masks, size: S)
+            val = try SegmentDataset.load(prompts: vp, images: o.valImages ?? o.images, masks: o.valMasks ?? o.masks, size: S,
+                                          normalization: norm)
             valFile = vp.path
         } else {
             guard all.count >= 2 else { throw SegmentError.badOption("need ≥ 2 entries in \(o.prompts.path) to split off a validation set (or pass --val-prompts)") }
@@ -115,11 +140,17 @@ public enum SegmentStage {
 
         try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
         let model = try PromptSegmenter(model: o.model, adapters: o.adapters, variant: o.variant, adapterDim: o.adapterDim,
-                                        weights: o.weights, seed: o.seed)
+                                        weights: o.weights, seed: o.seed, vocabulary: o.vocabulary, vocabularyFile: o.vocabularyFile,
+                                        taps: o.taps)
         model.setTrainable(decoder: o.trainDecoder ?? (o.adapters == .none), encoders: o.trainEncoders)
         let params = model.trainableParameters
         guard !params.isEmpty else { throw SegmentError.badOption("nothing to train: no adapters, decoder and encoders frozen") }
-        let lr = o.learningRate ?? (o.adapters == .shallow ? 3e-4 : 1e-3)
+        let lr = o.learningRate ?? (family == .cris ? 2e-5 : family == .biomedclipseg ? 2e-4 : o.adapters == .shallow ? 3e-4 : 1e-3)
+        let medvlsm = family != .clipseg
+        let lambdaDice = o.lambdaDice ?? (medvlsm ? 1.0 : 1.5), lambdaCE = o.lambdaCE ?? (medvlsm ? 0.2 : 1.0)
+        if model.needsBatchOfTwo && train.count < 2 {
+            throw SegmentError.badOption("\(o.model) trains with BatchNorm batch statistics: need ≥ 2 training entries, have \(train.count)")
+        }
         let opt = AdamW(params, lr: lr, weightDecay: o.weightDecay)
         var plateau = ReduceLROnPlateau(mode: .max, factor: o.plateauFactor, patience: o.plateauPatience)
         var rng = RandomGenerator(seed: o.seed)
@@ -144,13 +175,13 @@ public enum SegmentStage {
         while epoch < o.epochs && bad < o.patience {
             let perm = rng.permutation(train.count)
             var total = 0.0, batches = 0
-            for start in stride(from: 0, to: train.count, by: o.batchSize) {
-                let idx = Array(perm[start..<min(start + o.batchSize, train.count)])
+            for range in Self.batches(train.count, size: o.batchSize, minimum: model.needsBatchOfTwo ? 2 : 1) {
+                let idx = Array(perm[range])
                 let prompts = idx.map { train.randomPrompt($0, generator: &rng) }
                 let pixels = stack(idx.map { train.images[$0] }, axis: 0)
                 let masks = stack(idx.map { train.masks[$0] }, axis: 0)
                 opt.zeroGrad()
-                let loss = diceCELoss(model.logits(pixels, prompts: prompts), masks, lambdaDice: o.lambdaDice, lambdaCE: o.lambdaCE)
+                let loss = diceCELoss(model.logits(pixels, prompts: prompts), masks, lambdaDice: lambdaDice, lambdaCE: lambdaCE)
                 loss.backward()
                 _ = clipGradNorm(params.map(\.value), maxNorm: o.gradientClip)
                 opt.step()
@@ -178,7 +209,8 @@ public enum SegmentStage {
     /// Evaluates on a prompt file; writes per_image.csv and per_class.csv to `out`.
     public static func test(_ model: PromptSegmenter, prompts: URL, images: URL, masks: URL, promptKey: String,
                             out: URL, batchSize: Int = 8) throws -> SegmentTestResult {
-        let data = try SegmentDataset.load(prompts: prompts, images: images, masks: masks, size: model.config.inputSize)
+        let data = try SegmentDataset.load(prompts: prompts, images: images, masks: masks, size: model.inputSize,
+                                           normalization: model.normalization)
         let scores = try evaluate(model, data, promptKey: promptKey, file: prompts.path, batchSize: batchSize)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         func f(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
@@ -222,17 +254,18 @@ public enum SegmentStage {
     public static func segment(_ model: PromptSegmenter, volume v: Volume, prompt: String, window: CTWindow,
                                batchSize: Int = 8) -> [UInt8] {
         model.module.eval()
-        let S = model.config.inputSize, W = v.width, H = v.height
+        let S = model.inputSize, W = v.width, H = v.height, t = model.logitThreshold
         var labels = [UInt8](repeating: 0, count: W * H * v.depth)
         let back = Resampler(inWidth: S, inHeight: S, outWidth: W, outHeight: H)
         for start in stride(from: 0, to: v.depth, by: batchSize) {
             let zs = Array(start..<min(start + batchSize, v.depth))
-            let px = zs.map { z in SegmentDataset.pixels(window.apply(Array(v.slice(z)), width: W, height: H), size: S) }
+            let px = zs.map { z in SegmentDataset.pixels(window.apply(Array(v.slice(z)), width: W, height: H), size: S,
+                                                          normalization: model.normalization) }
             let logits = withNoGrad { model.logits(stack(px, axis: 0), prompts: Array(repeating: prompt, count: zs.count)) }.scalars
             for (b, z) in zs.enumerated() {
                 let plane = Array(logits[(b * S * S)..<((b + 1) * S * S)])
                 let up = (W == S && H == S) ? plane : back(plane)
-                for i in 0..<(W * H) where up[i] > 0 { labels[z * W * H + i] = 1 }
+                for i in 0..<(W * H) where up[i] > t { labels[z * W * H + i] = 1 }
             }
         }
         return labels
