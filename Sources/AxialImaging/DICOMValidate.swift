@@ -4,7 +4,7 @@ import Foundation
 /// so that no input reaches a GDCM assertion (GDCM aborts the process on, e.g., a header cut at
 /// 132–930 bytes or BitsAllocated = 12).
 ///
-/// Walks every element up to and including the PixelData (7FE0,0010) header (sequences of defined
+/// Walks every element of the file, the PixelData (7FE0,0010) value stepped over (sequences of defined
 /// or undefined length are stepped through, items included), checking that each element's header
 /// and value lie inside the file, and then checks the pixel module: BitsAllocated ∈ {8, 16, 32}
 /// and consistent with BitsStored / HighBit / PixelRepresentation, native PixelData long enough for
@@ -29,6 +29,10 @@ enum DICOMValidate {
     }
 
     private static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+    /// Every VR of PS3.5 §6.2. GDCM reads an unknown VR with a 4-byte length, so a file whose VR
+    /// bytes are damaged would have it allocate (and zero) whatever the next four bytes say.
+    private static let knownVRs: Set<String> = longVRs.union(["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
+                                                             "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"])
 
     struct Walker {
         let b: UnsafeRawBufferPointer
@@ -65,6 +69,9 @@ enum DICOMValidate {
             let vr = String(decoding: [b[i + 4], b[i + 5]], as: UTF8.self)
             guard vr.utf8.allSatisfy({ (65...90).contains($0) }) else {
                 throw Refusal("corrupt DICOM header: element \(tagName(g, e)) at byte \(i) has no valid VR (bytes \(b[i + 4]), \(b[i + 5]))")
+            }
+            guard knownVRs.contains(vr) else {
+                throw Refusal("corrupt DICOM header: element \(tagName(g, e)) at byte \(i) has the unknown VR '\(vr)'")
             }
             if longVRs.contains(vr) {
                 guard i + 12 <= b.count else {
@@ -172,6 +179,10 @@ enum DICOMValidate {
                             throw Refusal("truncated DICOM: PixelData (7FE0,0010) declares \(h.length) bytes, the file has \(b.count - h.valueStart) after its header")
                         }
                     }
+                    // GDCM reads what follows the pixels too (padding, private tags): walk it, so a
+                    // damaged trailing element cannot have GDCM allocate its declared length.
+                    guard h.length != 0xFFFF_FFFF else { return }
+                    try walkTrailing(from: h.valueStart + Int(h.length))
                     return
                 }
                 if h.group == 0xFFFE {
@@ -188,6 +199,38 @@ enum DICOMValidate {
                     if h.group == 0x0028 || h.group == 0x0018 { values[key] = (h.valueStart, Int(h.length)) }
                     i = h.valueStart + Int(h.length)
                 }
+            }
+        }
+
+        /// After native PixelData: elements (padding, private tags) are read by GDCM too, which
+        /// allocates whatever length a damaged one declares. Each is stepped over the way GDCM reads
+        /// it (an unknown VR with a 4-byte length, as GDCM does; all-zero padding has length 0); a
+        /// header cut by the end of the file or a length past it is refused.
+        func walkTrailing(from start: Int) throws(Refusal) {
+            var i = start
+            while i < b.count {
+                guard i + 8 <= b.count else {
+                    // A few stray bytes: GDCM stops there.
+                    return
+                }
+                let g = u16(i, big: bigEndian), e = u16(i + 2, big: bigEndian)
+                var length: UInt32, valueStart: Int
+                if g == 0xFFFE || !explicit {
+                    length = u32(i + 4, big: bigEndian); valueStart = i + 8
+                } else {
+                    let vr = String(decoding: [b[i + 4], b[i + 5]], as: UTF8.self)
+                    if longVRs.contains(vr) || !knownVRs.contains(vr) {
+                        guard i + 12 <= b.count else { return }
+                        length = u32(i + 8, big: bigEndian); valueStart = i + 12
+                    } else {
+                        length = UInt32(u16(i + 6, big: bigEndian)); valueStart = i + 8
+                    }
+                }
+                if length == 0xFFFF_FFFF { return }   // a sequence after the pixels: GDCM parses it item by item
+                guard Int(length) <= b.count - valueStart else {
+                    throw Refusal("corrupt DICOM: element \(tagName(g, e)) after PixelData (7FE0,0010) at byte \(i) declares \(length) bytes, the file ends at byte \(b.count)")
+                }
+                i = valueStart + Int(length)
             }
         }
 

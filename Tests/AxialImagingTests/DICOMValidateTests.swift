@@ -112,6 +112,15 @@ import Testing
             offset += (["OB", "OW", "SQ", "UN", "UT", "OF"].contains(el.vr) ? 12 : 8) + el.value.count
         }
         out.append(("length_past_end", pastEnd, "declares 65520 bytes"))
+        // Found by FuzzDICOM: a damaged VR ('YK'), which GDCM reads with a 4-byte length and then
+        // allocates and zeroes (seconds, gigabytes); and an element after the pixels whose length
+        // runs past the end, which GDCM reads too.
+        out.append(("unknown_vr", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0018 && $0.element == 0x0050 }!
+            els[i].vr = "YK"
+        }, "unknown VR 'YK'"))
+        out.append(("trailing_element_past_end", b + [0xFC, 0xFF, 0xFC, 0xFF, 0x4F, 0x42, 0, 0, 0xF0, 0xFF, 0xFF, 0x7F, 1, 2],
+                    "after PixelData (7FE0,0010) at byte \(b.count) declares 2147483632 bytes"))
         return out
     }
 
@@ -120,6 +129,14 @@ import Testing
     static func matches(_ message: String?, _ expected: String) -> Bool {
         guard let message else { return false }
         return expected.split(separator: "|").contains { message.contains($0) }
+    }
+
+    /// Padding after the pixels (all zeros, or a well-formed trailing element) is still accepted.
+    @Test func trailingPaddingPasses() throws {
+        let b = try Self.validSlice()
+        let zeros = b + [UInt8](repeating: 0, count: 10), element = b + [0xFC, 0xFF, 0xFC, 0xFF, 0x4F, 0x42, 0, 0, 2, 0, 0, 0, 0, 0]
+        #expect(zeros.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
+        #expect(element.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
     }
 
     @Test func validSlicePasses() throws {
