@@ -42,7 +42,12 @@ struct CrossValCommand: ParsableCommand {
     @Flag(help: "Log every epoch (default: one summary line per fold).") var verbose = false
     @Flag(help: "Only errors and the final line.") var quiet = false
 
-    func run() throws {
+    func validate() throws {
+        if maxBag < 0 { throw ValidationError("--max-bag must be ≥ 0 (0: no limit), got \(maxBag)") }
+        do { try options().validate() } catch { throw ValidationError("\(error)") }
+    }
+
+    func options() -> CrossValOptions {
         var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
                                 out: URL(fileURLWithPath: out))
         o.folds = folds; o.seed = seed; o.epochs = epochs; o.learningRate = lr; o.weightDecay = weightDecay; o.batchSize = batch
@@ -54,6 +59,12 @@ struct CrossValCommand: ParsableCommand {
         o.textEncoder = textEncoder; o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
         o.standardize = !noStandardize; o.verbose = verbose
+        o.taskDirectories = TaskSpec.searchDirectories(configFile: configFile.path.map { URL(fileURLWithPath: $0) })
+        return o
+    }
+
+    func run() throws {
+        var o = options()
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)
