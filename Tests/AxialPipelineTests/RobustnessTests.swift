@@ -198,4 +198,32 @@ import Testing
             return m.contains("no task named 'nope'") && m.contains(cwd.path) && m.contains(conf.path) && m.contains("binary_example")
         }
     }
+
+    /// `deploy` never writes a NaN score: a feature file with a NaN row makes it fail (exit 1)
+    /// naming the patient, with no patient_preds.csv written.
+    @Test func deployRefusesNaNScores() throws {
+        let dir = temporaryFolder("rb-deploy")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cohort, _) = CrossValTests.cohort(patients: 12, seed: 3)
+        let features = try cohort.write(to: dir)
+        let taskURL = dir.appendingPathComponent("task.yaml")
+        try Data(CrossValTests.taskYAML.utf8).write(to: taskURL)
+        let out = dir.appendingPathComponent("cv")
+        var o = CrossValOptions(features: features, table: dir.appendingPathComponent("clinical.csv"), task: taskURL.path, head: .abmil, out: out)
+        o.folds = 2; o.epochs = 2; o.batchSize = 4; o.patience = 2; o.hidden = 8; o.attentionHidden = 8
+        o.log = { _ in }
+        _ = try CrossVal.run(o)
+        let victim = cohort.patients[0].id
+        let url = features.appendingPathComponent(FeatureStore.fileName(patientID: victim))
+        var (pf, _) = try FeatureStore.read(url)
+        pf.feats[0] = .nan
+        try FeatureStore.write(pf, to: url)
+        var d = DeployOptions(models: [out], features: features, out: dir.appendingPathComponent("deploy"))
+        d.log = { _ in }
+        #expect { _ = try Deploy.run(d) } throws: { e in
+            let m = "\(e)"
+            return m.contains(victim) && (m.contains("NaN") || m.contains("non-finite"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("deploy/patient_preds.csv").path))
+    }
 }

@@ -448,7 +448,7 @@ public enum CrossVal {
         let v = h.rows.filter { $0.valid != nil }
         if !v.isEmpty { plot.add(x: v.map { Double($0.epoch) }, y: v.map { $0.valid! }, label: "validation") }
         plot.markers = [(Double(h.bestEpoch), "best")]
-        try AtomicFile.write(Data(plot.svg.utf8), to: dir.appendingPathComponent("loss_curve.svg"))
+        try plot.write(to: dir.appendingPathComponent("loss_curve.svg"))
     }
 
     // MARK: Model files

@@ -83,6 +83,12 @@ public enum Deploy {
             }
             return b
         }
+        // Non-finite features would give NaN scores: refuse them naming the patients and files.
+        let nonFinite = zip(bags, urls).filter { b, _ in b.features.contains { !$0.isFinite } }
+        if !nonFinite.isEmpty {
+            let names = nonFinite.prefix(5).map { "\($0.0.patientID) (\($0.1.lastPathComponent))" }.joined(separator: ", ")
+            throw MILError.features(path: o.features.path, reason: "\(nonFinite.count) patient(s) have NaN or Inf features — \(names)\(nonFinite.count > 5 ? ", …" : ""): their scores would be NaN; re-extract those files; nothing was written")
+        }
         let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed)
         // A NaN / Inf score is never written as a result (non-finite features or a diverged model).
         let bad = preds.filter { p in p.scores.contains { !$0.isFinite } }

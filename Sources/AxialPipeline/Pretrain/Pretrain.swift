@@ -302,7 +302,7 @@ public enum Pretrain {
         guard steps.count == losses.count, !steps.isEmpty else { return }
         var plot = SVGPlot(title: title, xLabel: "step", yLabel: "loss")
         plot.add(x: steps, y: losses, label: "loss")
-        try AtomicFile.write(Data(plot.svg.utf8), to: url)
+        try plot.write(to: url)
     }
 }
 
