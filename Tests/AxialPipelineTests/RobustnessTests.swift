@@ -83,16 +83,23 @@ import Testing
         #expect { _ = try Splitter.loadOrCreate(at: splits, cohort: cohort, folds: 3, seed: 0, validationFraction: 1.5) } throws: { "\($0)".contains("--validation-fraction") }
     }
 
-    /// `extract --input-size 4096` (2048 with vit_base needs ≈ 19 GiB, which fits some machines): the ViT's buffers (tokens² scores per worker, activations) are
+    /// `extract --input-size 4096` (2048 with vit_base needs ≈ 30 GiB, which fits large machines): the ViT's buffers (tokens² scores per worker, activations) are
     /// bounded by MemAvailable before anything is allocated; the error names the flag and the bytes.
     @Test func allocationsAreBoundedByAvailableMemory() throws {
         let o = ExtractOptions(input: URL(fileURLWithPath: "/in"), output: URL(fileURLWithPath: "/out"), encoder: "vit_base", batchSize: 32, inputSize: 4096)
         let spec = try EncoderRegistry.spec("vit_base", inputSize: 4096)
-        #expect { try Extract.checkMemory(spec, o) } throws: { e in
+        #expect { try Extract.checkMemory(spec, o, available: 16 << 30) } throws: { e in
             let m = "\(e)"
             return m.hasPrefix("--input-size: ") && m.contains("needs about") && m.contains("GiB") && m.contains("available")
         }
         try Extract.checkMemory(try EncoderRegistry.spec("vit_test"), ExtractOptions(input: o.input, output: o.output, encoder: "vit_test"))
+        // The estimate itself for vit_base at 2048, batch 32 (tokens 16385): batches 8·32·3·2048²·4,
+        // activations 32·16385·(6·768 + 3072)·4, patches 32·16384·768·4, scores workers·16385²·4.
+        let at2048 = ExtractOptions(input: o.input, output: o.output, encoder: "vit_base", batchSize: 32, inputSize: 2048)
+        let expected = 8 * 32 * 3 * 2048 * 2048 * 4 + 32 * 16385 * 7680 * 4 + 32 * 16384 * 768 * 4 + Parallel.workerCount * 16385 * 16385 * 4
+        #expect { try Extract.checkMemory(try EncoderRegistry.spec("vit_base", inputSize: 2048), at2048, available: 1 << 30) } throws: { e in
+            (e as? MemoryBudget.TooLarge)?.bytes == expected
+        }
         #expect(MemoryBudget.memAvailable(meminfo: "MemTotal: 100 kB\nMemAvailable:    2048 kB\n") == 2048 * 1024)
         #expect(MemoryBudget.memAvailable(meminfo: "MemTotal: 100 kB\n") == nil)
         #expect(MemoryBudget.product(1 << 40, 1 << 40) == Int.max)

@@ -322,21 +322,24 @@ public enum Extract {
     }
 
     /// Refuses a batch × input size whose inference buffers cannot fit the available memory
-    /// (`MemoryBudget`), naming the flag: for a ViT the pooled activations (x, h, attention output:
-    /// B·N·D each, qkv 3·B·N·D, MLP B·N·hidden), one N×N score matrix per worker and the batch of
-    /// images; for the other encoders the images alone (their size is fixed by the registry).
-    static func checkMemory(_ spec: EncoderSpec, _ o: ExtractOptions) throws {
+    /// (`MemoryBudget`), naming the flag: the preprocessed batches in flight (two patients' batch
+    /// prefetchers: up to 8 batches of B × 3 × S × S floats) and, for a ViT, the pooled activations
+    /// (x, h, attention output: B·N·D each, qkv 3·B·N·D, MLP B·N·hidden), the patch matrix and one
+    /// N×N score matrix per worker; for the other encoders the batches alone (their size is fixed
+    /// by the registry). (`extract --input-size 2048` with vit_base, batch 32: ≈ 30 GiB.)
+    static func checkMemory(_ spec: EncoderSpec, _ o: ExtractOptions, available: Int = MemoryBudget.available()) throws {
         let s = spec.preprocessing.inputSize, b = o.batchSize
-        let images = MemoryBudget.product(b, 3, s, s, 4, 2)
+        let images = MemoryBudget.product(b, 3, s, s, 4, 8)
         var bytes = images
         if case .vit(let c) = spec.architecture {
             let n = c.numTokens
             let act = MemoryBudget.product(b, n, 6 * c.embedDim + c.mlpHidden, 4)
+            let patches = MemoryBudget.product(b, c.numPatches, c.inChannels * c.patchSize * c.patchSize, 4)
             let scores = MemoryBudget.product(Parallel.workerCount, n, n, 4)
-            bytes = [images, act, scores].reduce(0) { $0 > Int.max - $1 ? Int.max : $0 + $1 }
+            bytes = [images, act, patches, scores].reduce(0) { $0 > Int.max - $1 ? Int.max : $0 + $1 }
         }
         let option = o.inputSize != nil && o.inputSize != EncoderRegistry.all[o.encoder]?.preprocessing.inputSize ? "--input-size" : "--batch"
-        try MemoryBudget.check(bytes: bytes, what: "--batch \(b) at \(s)×\(s) pixels (\(o.encoder) inference buffers)", option: option)
+        try MemoryBudget.check(bytes: bytes, what: "--batch \(b) at \(s)×\(s) pixels (\(o.encoder) inference buffers)", option: option, available: available)
     }
 
     /// Throws when the complete file at `url` was made by another encoder, other weights or other
