@@ -1,3 +1,4 @@
+import AxialCore
 import Foundation
 
 /// A dependency-free SVG line plot: axes with "nice" ticks, axis labels, a title, a legend, optional
@@ -8,7 +9,7 @@ import Foundation
 /// var plot = SVGPlot(title: "ROC — liver", xLabel: "False positive rate", yLabel: "True positive rate")
 /// plot.xRange = 0...1; plot.yRange = 0...1; plot.diagonal = true
 /// plot.add(x: roc.fpr, y: roc.tpr, label: "AUROC 0.91")
-/// try plot.svg.write(to: url, atomically: true, encoding: .utf8)
+/// try plot.write(to: url)      // AtomicFile: never a partial SVG under its final name
 /// ```
 public struct SVGPlot: Sendable {
     public struct Series: Sendable {
@@ -79,6 +80,9 @@ public struct SVGPlot: Sendable {
     }
 
     /// The SVG document.
+    /// Writes `svg` to `url` through `AtomicFile` (temporary name + rename).
+    public func write(to url: URL) throws { try AtomicFile.write(Data(svg.utf8), to: url) }
+
     public var svg: String {
         let left = 64.0, right = 16.0, top = 34.0, bottom = 50.0
         let pw = width - left - right, ph = height - top - bottom

@@ -203,6 +203,12 @@ public enum Splitter {
             }
             return (s, true, warnings)
         }
+        guard k >= 2 && k <= cohort.count else {
+            throw EvalError.splits(path: url.path, reason: "--folds \(k) must be in 2…\(cohort.count) (the number of patients with labels)")
+        }
+        guard validationFraction >= 0 && validationFraction < 1 else {
+            throw EvalError.splits(path: url.path, reason: "--validation-fraction \(validationFraction) must be in [0, 1)")
+        }
         let s = make(cohort, folds: k, seed: seed, validationFraction: validationFraction)
         try write(s, to: url)
         return (s, false, [])

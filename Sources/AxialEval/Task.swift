@@ -70,14 +70,62 @@ public struct TaskSpec: Sendable, Equatable {
 
     /// Reads a task given a YAML path, or a name looked up as `<tasksDirectory>/<name>.yaml`.
     public static func load(_ nameOrPath: String, tasksDirectory: URL = URL(fileURLWithPath: "Manifests/tasks")) throws -> TaskSpec {
-        let isPath = nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/")
-        let url = isPath ? URL(fileURLWithPath: nameOrPath) : tasksDirectory.appendingPathComponent(nameOrPath + ".yaml")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            var known = ""
-            if !isPath, let names = try? FileManager.default.contentsOfDirectory(atPath: tasksDirectory.path) {
-                known = " (tasks there: " + names.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted().joined(separator: ", ") + ")"
+        try load(nameOrPath, directories: [tasksDirectory])
+    }
+
+    /// A task path (ends in .yaml / .yml or holds a '/') or a bare name.
+    public static func isPath(_ nameOrPath: String) -> Bool {
+        nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/")
+    }
+
+    /// Where a bare `--task NAME` is looked for, in order: `./Manifests/tasks` (the current
+    /// folder), next to the config file (`<config dir>/Manifests/tasks`, then `<config dir>`),
+    /// then the tasks installed with Axial (`<executable dir>/../share/axial/tasks`,
+    /// `<executable dir>/Manifests/tasks`) and the package's own `Manifests/tasks` (source checkout).
+    public static func searchDirectories(configFile: URL? = nil, currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> [URL] {
+        var out = [currentDirectory.appendingPathComponent("Manifests/tasks")]
+        if let c = configFile {
+            let dir = c.standardizedFileURL.deletingLastPathComponent()
+            out += [dir.appendingPathComponent("Manifests/tasks"), dir]
+        }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").standardizedFileURL.resolvingSymlinksInPath().deletingLastPathComponent()
+        out += [exe.appendingPathComponent("../share/axial/tasks").standardizedFileURL, exe.appendingPathComponent("Manifests/tasks")]
+        // Sources/AxialEval/Task.swift → <package>/Manifests/tasks (a source checkout's bundled tasks).
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        out.append(package.appendingPathComponent("Manifests/tasks"))
+        var seen = Set<String>()
+        return out.filter { seen.insert($0.standardizedFileURL.path).inserted }
+    }
+
+    /// The task file for `nameOrPath`: a path as is; a name as `<dir>/<name>.yaml` in the first of
+    /// `directories` that has it. The error lists every folder looked in and the tasks found there.
+    public static func locate(_ nameOrPath: String, directories: [URL]) throws -> URL {
+        if isPath(nameOrPath) {
+            let url = URL(fileURLWithPath: nameOrPath)
+            guard FileManager.default.isReadableFile(atPath: url.path) else {
+                throw EvalError.task(path: url.path, key: "", reason: "cannot read the task file")
             }
-            throw EvalError.task(path: url.path, key: "", reason: "cannot read the task file\(known)")
+            return url
+        }
+        for d in directories {
+            let url = d.appendingPathComponent(nameOrPath + ".yaml")
+            if FileManager.default.isReadableFile(atPath: url.path) { return url }
+        }
+        var known = Set<String>()
+        for d in directories {
+            for n in (try? FileManager.default.contentsOfDirectory(atPath: d.path)) ?? [] where n.hasSuffix(".yaml") { known.insert(String(n.dropLast(5))) }
+        }
+        throw EvalError.task(path: nameOrPath, key: "", reason: "no task named '\(nameOrPath)': looked for \(nameOrPath).yaml in "
+            + directories.map(\.path).joined(separator: ", ")
+            + (known.isEmpty ? "" : " (tasks found there: \(known.sorted().joined(separator: ", ")))")
+            + "; give a task YAML path or one of those names")
+    }
+
+    /// Reads a task by path, or by name from the first of `directories` that has it.
+    public static func load(_ nameOrPath: String, directories: [URL]) throws -> TaskSpec {
+        let url = try locate(nameOrPath, directories: directories)
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw EvalError.task(path: url.path, key: "", reason: "cannot read the task file (not UTF-8 text?)")
         }
         return try parse(text, path: url.path)
     }

@@ -15,9 +15,9 @@ import Foundation
 ///
 /// `problem(path)` returns nil for a file that passes, else a reason naming the tag, beginning with
 /// "truncated DICOM" for a file cut inside its header.
-enum DICOMValidate {
+public enum DICOMValidate {
     /// Reasons are plain strings; `ImagingError.unreadable(path:reason:)` names the file.
-    static func problem(_ path: String) -> String? {
+    public static func problem(_ path: String) -> String? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             return "cannot open the file"
         }
@@ -253,6 +253,9 @@ enum DICOMValidate {
     }
 
     struct Refusal: Error { let reason: String; init(_ r: String) { reason = r } }
+
+    /// The fuzz entry point: a whole file in memory.
+    public static func problem(data: Data) -> String? { data.withUnsafeBytes { problem(bytes: $0) } }
 
     static func problem(bytes: UnsafeRawBufferPointer) -> String? {
         var w = Walker(bytes)

@@ -12,8 +12,17 @@ import Foundation
 /// DICOM and as NIfTI gives the same voxels and geometry.
 /// Identifiers: NIfTI stores none, so patient, study and series id are all the file name stem
 /// (`scan.nii.gz` → `scan`); modality is assumed "CT".
+///
+/// Every file first passes `NIfTIValidate` (header fields, data size, `.nii.gz` inflated size) in
+/// Swift, before libnifti2 sees it. NaN / Inf voxels (float datatypes) are an error naming the file
+/// and the count, or with `nonFiniteVoxels: .warn` (`--nonfinite-voxels warn`) a warning, the
+/// voxels set to −1024 HU (air).
 public struct NIfTIReader: VolumeReader {
-    public init() {}
+    /// What a NaN / Inf voxel does.
+    public enum NonFinitePolicy: String, Sendable, CaseIterable { case refuse, warn }
+    public var nonFiniteVoxels: NonFinitePolicy
+
+    public init(nonFiniteVoxels: NonFinitePolicy = .refuse) { self.nonFiniteVoxels = nonFiniteVoxels }
 
     static func isNIfTIPath(_ path: String) -> Bool {
         let l = path.lowercased()
@@ -30,20 +39,16 @@ public struct NIfTIReader: VolumeReader {
         var series: [SeriesInfo] = []
         var problems: [InputProblem] = []
         for path in try listInputFiles(root) where NIfTIReader.isNIfTIPath(path) {
+            if let why = NIfTIValidate.problem(path: path) {      // Swift header check before libnifti2 sees the file
+                problems.append(InputProblem(path: path, reason: why.hasPrefix("truncated") || why.hasPrefix("corrupt") ? why : "refused NIfTI: \(why)"))
+                continue
+            }
             nifti_set_debug_level(0)
             guard let nim = nifti_image_read(path, 0) else {
                 problems.append(InputProblem(path: path, reason: "corrupt or unreadable NIfTI header"))
                 continue
             }
-            defer { nifti_image_free(nim) }
-            let n = nim.pointee
-            if !path.lowercased().hasSuffix(".gz") {
-                let needed = Int64(n.iname_offset) + Int64(n.nvox) * Int64(n.nbyper)
-                if fileSize(path) < needed {
-                    problems.append(InputProblem(path: path, reason: "truncated NIfTI: needs \(needed) bytes, file has \(fileSize(path))"))
-                    continue
-                }
-            }
+            nifti_image_free(nim)
             let id = NIfTIReader.stem(path)
             series.append(SeriesInfo(patientID: id, studyUID: id, seriesUID: id, modality: "CT", files: [path]))
         }
@@ -54,7 +59,7 @@ public struct NIfTIReader: VolumeReader {
         guard series.files.count == 1, let path = series.files.first else {
             throw ImagingError.inconsistentSeries(seriesUID: series.seriesUID, reason: "a NIfTI series is exactly one file, got \(series.files.count)")
         }
-        var v = try NIfTIReader.readFile(path)
+        var v = try NIfTIReader.readFile(path, nonFiniteVoxels: nonFiniteVoxels)
         v.provenance = Provenance(patientID: series.patientID, studyUID: series.studyUID, seriesUID: series.seriesUID,
                                   modality: series.modality, seriesDescription: "", sourceFiles: [path])
         v.warnings = series.warnings + v.warnings
@@ -62,7 +67,9 @@ public struct NIfTIReader: VolumeReader {
     }
 
     /// Reads one NIfTI file into a canonical volume (identifiers from the file name).
-    public static func readFile(_ path: String) throws -> Volume {
+    public static func readFile(_ path: String, nonFiniteVoxels: NonFinitePolicy = .refuse) throws -> Volume {
+        let report = NIfTIValidate.inspect(path: path)
+        if let why = report.problem { throw ImagingError.unreadable(path: path, reason: why) }
         nifti_set_debug_level(0)
         guard let nim = nifti_image_read(path, 1) else {
             throw ImagingError.unreadable(path: path, reason: "libnifti2 could not read the file (corrupt, truncated or not NIfTI)")
@@ -109,6 +116,21 @@ public struct NIfTIReader: VolumeReader {
             case Int32(DT_FLOAT64): convertFloat(Double.self)
             default:
                 throw ImagingError.unsupported(path: path, reason: "NIfTI datatype \(n.datatype) (colour, complex or 128-bit) cannot hold CT values")
+            }
+        }
+
+        // NaN / Inf voxels never become silent 0 HU: libnifti2 zeroes non-finite float voxels while
+        // reading, so they were counted on the raw bytes (`report`); an overflowing scaling is caught here.
+        var nonFinite = report.nonFinite
+        voxels.withUnsafeMutableBufferPointer { p in
+            for k in report.nonFiniteIndices where k < count { p[k] = -1024 }
+            for k in 0..<count where !p[k].isFinite { nonFinite += 1; p[k] = -1024 }
+        }
+        if nonFinite > 0 {
+            let what = "\(nonFinite) of \(Int(n.nvox)) voxels are NaN or Inf"
+            switch nonFiniteVoxels {
+            case .refuse: throw ImagingError.unreadable(path: path, reason: "\(what) (use --nonfinite-voxels warn to read them as −1024 HU)")
+            case .warn: warnings.append("\(what): set to −1024 HU (air)")
             }
         }
 

@@ -112,6 +112,12 @@ public enum PNG {
         }
         png.format = c == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
         let width = Int(png.width), height = Int(png.height)
+        // IHDR may claim up to 2³¹ − 1 per side: bound the decoded size before allocating.
+        let bytes = MemoryBudget.product(width, height, c)
+        guard width > 0, height > 0, width * c < Int(Int32.max), bytes <= min(1 << 32, MemoryBudget.available()) else {
+            png_image_free(&png)
+            throw ImagingError.unsupported(path: url.path, reason: "PNG of \(width)×\(height) pixels (\(MemoryBudget.format(bytes)) decoded) is too large")
+        }
         var pixels = [UInt8](repeating: 0, count: width * height * c)
         let ok = pixels.withUnsafeMutableBytes { bytes in
             png_image_finish_read(&png, nil, bytes.baseAddress, Int32(width * c), nil)

@@ -46,7 +46,7 @@ public enum Checkpoint {
     /// step, all saved generator states (rebuild yours with `RandomGenerator(state:)`) and config.
     @discardableResult
     public static func load(from url: URL, model: Module, optimizer: (any Optimizer)? = nil) throws -> Info {
-        let (tensors, meta) = try SafeTensors.read(url)
+        let (tensors, dtypes, meta) = try SafeTensors.readTyped(url)
         guard meta["format"] == format else {
             throw CheckpointError.invalid(path: url.path, reason: "metadata format is \(meta["format"] ?? "missing"), expected \(format)")
         }
@@ -58,6 +58,9 @@ public enum Checkpoint {
             if k.hasPrefix("model.") { modelState[String(k.dropFirst(6))] = t }
             else if k.hasPrefix("optimizer.") { optState[String(k.dropFirst(10))] = t }
         }
+        // Model weights: float dtypes only, finite (a NaN checkpoint would resume into NaN losses).
+        try SafeTensors.checkWeights(modelState, dtypes: Dictionary(uniqueKeysWithValues: modelState.keys.compactMap { k in
+            dtypes["model." + k].map { (k, $0) } }), path: url.path)
         do { try model.loadStateDict(modelState, strict: true) } catch {
             throw CheckpointError.invalid(path: url.path, reason: "model: \(error)")
         }

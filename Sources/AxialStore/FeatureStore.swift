@@ -129,7 +129,7 @@ public enum FeatureStore {
 
     /// `<patient_id>.h5`, with characters outside `[A-Za-z0-9._-]` replaced by `_`.
     public static func fileName(patientID: String) -> String {
-        sanitizedName(patientID) + ".h5"
+        patientFileStem(patientID) + ".h5"
     }
 
     /// Writes `features` to `url` atomically (temporary name + rename). Validates shapes first.
@@ -261,6 +261,7 @@ public enum FeatureStore {
         }
         let n = featsDims[0], d = featsDims[1]
         let precision = try featsPrecision(featsID, path: path)
+        try checkSize(n, d, path: path)
         let feats: [Float] = try H5.readDataset(featsID, count: n * d, memoryType: axial_h5t_native_float(),
                                                 zero: 0, name: "feats", path: path)
 
@@ -309,6 +310,19 @@ public enum FeatureStore {
         let features = PatientFeatures(metadata: metadata, featDim: d, feats: feats, sliceIndex: sliceIndex,
                                        zMM: zMM, window: window)
         return (features, precision)
+    }
+
+    /// A hostile file's dims (HDF5 allows 2⁶⁴ − 1 per axis in a chunked dataset that stores
+    /// nothing) must neither overflow N × D nor ask for more memory than there is.
+    static func checkSize(_ n: Int, _ d: Int, path: String) throws {
+        let (count, o) = n.multipliedReportingOverflow(by: d)
+        guard n >= 0, d >= 0, !o, count < Int.max / 8 else {
+            throw StoreError.invalid(path: path, object: "feats", reason: "shape [\(n), \(d)] is too large (the element count overflows)")
+        }
+        let available = MemoryBudget.available()
+        guard count * 4 <= available else {
+            throw StoreError.invalid(path: path, object: "feats", reason: "shape [\(n), \(d)] needs \(MemoryBudget.format(count * 4)) to read, only \(MemoryBudget.format(available)) of memory is available")
+        }
     }
 
     private static func featsPrecision(_ dataset: hid_t, path: String) throws -> FeaturePrecision {
@@ -361,4 +375,22 @@ public func sanitizedName(_ s: String) -> String {
     if out.isEmpty { out = "_" }
     if out.hasPrefix(".") { out = "_" + out.dropFirst() }
     return out
+}
+
+/// The file / folder name stem of a patient ID: `sanitizedName`, an empty ID as "unknown" — the
+/// same for ingest's `<out>/<patient>/` folder and extract's `<patient>.h5`.
+public func patientFileStem(_ id: String) -> String { sanitizedName(id.isEmpty ? "unknown" : id) }
+
+/// Distinct IDs that would share a file name (`a/b`, `a_b`, `a?b` → `a_b`): stem → the IDs
+/// (sorted), only for stems claimed by two or more IDs. Ingest and extract refuse those patients.
+public func patientStemCollisions<S: Sequence>(_ ids: S) -> [String: [String]] where S.Element == String {
+    var byStem: [String: Set<String>] = [:]
+    for id in ids { byStem[patientFileStem(id), default: []].insert(id) }
+    return byStem.filter { $0.value.count > 1 }.mapValues { $0.sorted() }
+}
+
+/// The refusal for one colliding patient, naming the other IDs.
+public func patientCollisionReason(_ id: String, _ clash: [String]) -> String {
+    let others = clash.filter { $0 != id }.map { "'\($0)'" }.joined(separator: ", ")
+    return "patient ID '\(id)' and \(others) all become the file name '\(patientFileStem(id))'; refused so that none overwrites another — make the IDs distinct in the source data"
 }

@@ -128,6 +128,10 @@ enum H5 {
         guard rank >= 0 else { H5Dclose(dataset); throw StoreError.hdf5(path: path, object: name, reason: lastError()) }
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
+        guard dims.prefix(rank).allSatisfy({ $0 < UInt64(Int.max) }) else {
+            H5Dclose(dataset)
+            throw StoreError.invalid(path: path, object: name, reason: "dimensions \(Array(dims.prefix(rank))) are too large")
+        }
         return (dataset, Array(dims.prefix(rank)).map { Int($0) })
     }
 

@@ -12,7 +12,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible {
         case let .unreadable(p, r): return "\(p): cannot read safetensors file: \(r)"
         case let .badHeader(p, r): return "\(p): invalid safetensors header: \(r)"
         case let .badTensor(p, k, r): return "\(p): tensor '\(k)': \(r)"
-        case let .unwritable(p, r): return "\(p): cannot write safetensors file: \(r)"
+        case let .unwritable(p, r): return "cannot write \(p): \(r)"
         }
     }
 }
@@ -23,28 +23,46 @@ public enum SafeTensorsError: Error, CustomStringConvertible {
 public enum SafeTensors {
     /// Element types this reader converts to Float32.
     public enum DType: String, Sendable { case F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL
-        var size: Int {
+        public var size: Int {
             switch self { case .F64, .I64: 8; case .F32, .I32: 4; case .F16, .BF16, .I16: 2; case .I8, .U8, .BOOL: 1 }
         }
     }
 
     /// Reads every tensor (converted to Float32) and the `__metadata__` strings.
     public static func read(_ url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        let path = url.path
+        let r = try readTyped(url)
+        return (r.tensors, r.metadata)
+    }
+
+    /// `read` plus each tensor's stored dtype (so a loader can refuse, e.g., an I32 tensor where
+    /// it expects float weights).
+    public static func readTyped(_ url: URL) throws -> (tensors: [String: Tensor], dtypes: [String: DType], metadata: [String: String]) {
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw SafeTensorsError.unreadable(path: path, reason: error.localizedDescription)
+            throw SafeTensorsError.unreadable(path: url.path, reason: FileError.reason(error))
         }
+        return try parse(data, path: url.path)
+    }
+
+    /// The one parser (fuzz entry point): a whole safetensors file in memory → tensors, dtypes and
+    /// metadata. Checks, each naming the tensor: the header length within the file, the header a
+    /// JSON object, every entry with a known dtype, non-negative integer dims whose product (and
+    /// byte size) does not overflow, `data_offsets` [begin, end] with 0 ≤ begin ≤ end, end − begin =
+    /// elements × dtype size and end inside the data section; entries must not overlap.
+    public static func parse(_ data: Data, path: String) throws -> (tensors: [String: Tensor], dtypes: [String: DType], metadata: [String: String]) {
         guard data.count >= 8 else { throw SafeTensorsError.badHeader(path: path, reason: "file shorter than 8 bytes") }
         let headerLen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLen <= UInt64(data.count - 8) else { throw SafeTensorsError.badHeader(path: path, reason: "header length \(headerLen) exceeds file size \(data.count)") }
-        let headerData = data.subdata(in: 8..<(8 + Int(headerLen)))
+        let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLen)))
         guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw SafeTensorsError.badHeader(path: path, reason: "header is not a JSON object")
         }
         let base = 8 + Int(headerLen)
+        let dataBytes = data.count - base
         var metadata: [String: String] = [:]
         var tensors: [String: Tensor] = [:]
+        var dtypes: [String: DType] = [:]
+        var ranges: [(Int, Int, String)] = []
         for (key, value) in json {
             if key == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw SafeTensorsError.badHeader(path: path, reason: "__metadata__ is not an object") }
@@ -61,26 +79,75 @@ public enum SafeTensors {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw SafeTensorsError.badTensor(path: path, key: key, reason: "unsupported dtype \(dtypeName)")
             }
-            let shape = try shapeAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else { throw SafeTensorsError.badTensor(path: path, key: key, reason: "bad shape \(shapeAny)") }
-                return n
+            func integer(_ v: Any) -> Int? {
+                guard let n = v as? NSNumber else { return nil }
+                let d = n.doubleValue
+                guard d >= 0 && d < 9.0e15 && d == d.rounded() else { return nil }
+                return Int(d)
             }
-            guard let begin = (offAny[0] as? NSNumber)?.intValue, let end = (offAny[1] as? NSNumber)?.intValue else {
-                throw SafeTensorsError.badTensor(path: path, key: key, reason: "bad data_offsets")
+            var n = 1
+            var shape: [Int] = []
+            for v in shapeAny {
+                guard let dim = integer(v) else { throw SafeTensorsError.badTensor(path: path, key: key, reason: "bad shape \(shapeAny): dims must be integers ≥ 0") }
+                let (p, o) = n.multipliedReportingOverflow(by: dim)
+                guard !o else { throw SafeTensorsError.badTensor(path: path, key: key, reason: "shape \(shapeAny) overflows") }
+                n = p; shape.append(dim)
             }
-            let n = shape.reduce(1, *)
-            guard end - begin == n * dtype.size, begin >= 0, base + end <= data.count else {
-                throw SafeTensorsError.badTensor(path: path, key: key, reason: "data_offsets [\(begin), \(end)] do not match \(dtypeName) shape \(shape) or file size \(data.count)")
+            let (bytes, o) = n.multipliedReportingOverflow(by: dtype.size)
+            guard !o else { throw SafeTensorsError.badTensor(path: path, key: key, reason: "shape \(shapeAny) overflows") }
+            guard let begin = integer(offAny[0]), let end = integer(offAny[1]) else {
+                throw SafeTensorsError.badTensor(path: path, key: key, reason: "bad data_offsets \(offAny): integers ≥ 0 expected")
             }
+            guard begin <= end, end - begin == bytes, end <= dataBytes else {
+                throw SafeTensorsError.badTensor(path: path, key: key, reason: "data_offsets [\(begin), \(end)] do not match \(dtypeName) shape \(shape) (\(bytes) bytes) or the data section (\(dataBytes) bytes, file size \(data.count))")
+            }
+            if bytes > 0 { ranges.append((begin, end, key)) }
             let t = Tensor(shape: shape) { out in
                 data.withUnsafeBytes { raw in
+                    guard n > 0 else { return }
                     let src = raw.baseAddress! + base + begin
                     convert(src, dtype, n, out.baseAddress!)
                 }
             }
             tensors[key] = t
+            dtypes[key] = dtype
         }
-        return (tensors, metadata)
+        ranges.sort { $0.0 < $1.0 }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
+            throw SafeTensorsError.badTensor(path: path, key: b.2, reason: "data_offsets [\(b.0), \(b.1)] overlap tensor '\(a.2)' [\(a.0), \(a.1)]")
+        }
+        return (tensors, dtypes, metadata)
+    }
+
+    /// Keys whose integer dtype is legitimate in a weight file (torch BatchNorm counters, HF BERT's
+    /// position / token-type id buffers); every other tensor must be stored as a float type.
+    public static let integerWeightKeys: Set<String> = ["num_batches_tracked", "position_ids", "token_type_ids"]
+
+    /// Reads a weight file: `readTyped`, then every tensor must be stored as F32 / F16 / BF16 / F64
+    /// (except `integerWeightKeys`: an I32 tensor is never reinterpreted as weights) and hold only
+    /// finite values — both errors name the tensor.
+    public static func readWeights(_ url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let r = try readTyped(url)
+        try checkWeights(r.tensors, dtypes: r.dtypes, path: url.path)
+        return (r.tensors, r.metadata)
+    }
+
+    public static func checkWeights(_ tensors: [String: Tensor], dtypes: [String: DType], path: String) throws {
+        for key in tensors.keys.sorted() {
+            let last = key.split(separator: ".").last.map(String.init) ?? key
+            if let d = dtypes[key], ![.F32, .F16, .BF16, .F64].contains(d), !integerWeightKeys.contains(last) {
+                throw SafeTensorsError.badTensor(path: path, key: key, reason: "stored as \(d.rawValue); weights must be F32, F16, BF16 or F64 (an integer tensor is not read as weights)")
+            }
+            let t = tensors[key]!
+            let bad = t.withUnsafeBufferPointer { p -> (Int, Float)? in
+                for i in 0..<t.count where !p[i].isFinite { return (i, p[i]) }
+                return nil
+            }
+            if let (i, v) = bad {
+                let count = t.withUnsafeBufferPointer { p in (0..<t.count).reduce(0) { $0 + (p[$1].isFinite ? 0 : 1) } }
+                throw SafeTensorsError.badTensor(path: path, key: key, reason: "\(count) non-finite value(s) (first: \(v) at flat index \(i) of shape \(t.shape)): the weights are corrupt or the training diverged")
+            }
+        }
     }
 
     private static func convert(_ src: UnsafeRawPointer, _ dtype: DType, _ n: Int, _ out: UnsafeMutablePointer<Float>) {
@@ -166,7 +233,7 @@ public enum SafeTensors {
                 }
             }
         }
-        do { try AtomicFile.write(out, to: url) } catch FileError.io(_, let reason) {
+        do { try AtomicFile.write(out, to: url) } catch FileError.io(_, let reason), FileError.unwritable(_, let reason) {
             throw SafeTensorsError.unwritable(path: url.path, reason: reason)
         }
     }

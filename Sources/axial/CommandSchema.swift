@@ -6,6 +6,7 @@ import Foundation
 
 extension ChannelMode: ExpressibleByArgument {}
 extension FeaturePrecision: ExpressibleByArgument {}
+extension NIfTIReader.NonFinitePolicy: ExpressibleByArgument {}
 
 /// Value-name conventions that tell the config schema what a `String` option holds (and show in
 /// `--help` as `--features <path>`): `.path("…")` a file or folder (resolved against the config's

@@ -46,14 +46,13 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: "Train only fold k (0-based; one cluster job per fold, then --merge).") var fold: Int?
     @Flag(help: "Check that every fold of <out>/splits.json is complete (after --fold jobs); trains nothing.") var merge = false
 
-    func run() throws {
-        if merge {
-            do { print(try AxialPipeline.CrossVal.merge(out: URL(fileURLWithPath: out)).text + "  (next: axial statistics --preds \(out) --out \(out)/statistics)") } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode(1)
-            }
-            return
-        }
+    func validate() throws {
+        if merge { return }
+        if maxBag < 0 { throw ValidationError("--max-bag must be ≥ 0 (0: no limit), got \(maxBag)") }
+        do { try options().validate() } catch { throw ValidationError("\(error)") }
+    }
+
+    func options() -> CrossValOptions {
         var o = CrossValOptions(features: URL(fileURLWithPath: features), table: URL(fileURLWithPath: table), task: task, head: head,
                                 out: URL(fileURLWithPath: out))
         o.folds = folds; o.seed = seed; o.epochs = epochs; o.learningRate = lr; o.weightDecay = weightDecay; o.batchSize = batch
@@ -67,6 +66,19 @@ struct CrossValCommand: ParsableCommand {
         o.standardize = !noStandardize; o.verbose = verbose; o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
         o.onlyFold = fold
         o.progress = quiet ? .quiet : nil
+        o.taskDirectories = TaskSpec.searchDirectories(configFile: configFile.path.map { URL(fileURLWithPath: $0) })
+        return o
+    }
+
+    func run() throws {
+        if merge {
+            do { print(try AxialPipeline.CrossVal.merge(out: URL(fileURLWithPath: out)).text + "  (next: axial statistics --preds \(out) --out \(out)/statistics)") } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
+        var o = options()
         if quiet { o.log = { line in if line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } } }
         do {
             let r = try AxialPipeline.CrossVal.run(o)

@@ -64,6 +64,8 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(name: .customLong("clam-copy"), help: .path("Also write a CLAM-layout copy of each patient's features to <dir>/h5_files/<patient>.h5 (features + coords = slice index, z mm)."))
     var clamCopy: String?
+    @Option(name: .customLong("nonfinite-voxels"), help: "DICOM / NIfTI input: NaN / Inf NIfTI voxels refuse the patient (refuse) or are read as −1024 HU (warn).")
+    var nonFiniteVoxels: NIfTIReader.NonFinitePolicy = .refuse
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -74,6 +76,11 @@ struct ExtractCommand: ParsableCommand {
     func validate() throws {
         if weights == nil && !randomInit { throw ValidationError("give --weights <file.safetensors> or --random-init") }
         if weights != nil && randomInit { throw ValidationError("--weights and --random-init exclude each other") }
+        if batch < 1 || batch > 65536 { throw ValidationError("--batch must be 1…65536, got \(batch)") }
+        if let s = inputSize, s < 16 || s > 4096 { throw ValidationError("--input-size must be 16…4096 pixels, got \(s)") }
+        if let s = size, s < 1 || s > 8192 { throw ValidationError("--size must be 1…8192 pixels, got \(s)") }
+        if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be 1…1024, got \(t)") }
+        do { _ = try Shard.parse(shard) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
@@ -85,7 +92,7 @@ struct ExtractCommand: ParsableCommand {
                 precision: dtype, shard: try Shard.resolve(shard),
                 windows: windows.map { $0.split(separator: ",").map { String($0) } }, progress: quiet ? .quiet : nil,
                 windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: channels, size: size,
-                inputSize: inputSize)
+                readers: [DICOMReader(), NIfTIReader(nonFiniteVoxels: nonFiniteVoxels)], inputSize: inputSize)
             options.clamCopy = clamCopy.map { URL(fileURLWithPath: $0) }
             let summary = try Extract.run(options)
             print(summary.text)

@@ -38,8 +38,16 @@ struct Ingest: ParsableCommand {
     @Option(name: .customLong("window-file"), help: .path("YAML file of window presets (shape of Manifests/windows.yaml)."))
     var windowFile: String?
 
+    @Option(name: .customLong("nonfinite-voxels"), help: "NIfTI NaN / Inf voxels: refuse (the series fails) or warn (read as −1024 HU).")
+    var nonFiniteVoxels: NIfTIReader.NonFinitePolicy = .refuse
+
     @Flag(help: "No progress output (the summary is still printed).")
     var quiet = false
+
+    func validate() throws {
+        if let s = size, s < 1 || s > 8192 { throw ValidationError("--size must be 1…8192 pixels, got \(s)") }
+        do { _ = try Shard.parse(shard) } catch { throw ValidationError("\(error)") }
+    }
 
     func run() throws {
         do {
@@ -48,12 +56,19 @@ struct Ingest: ParsableCommand {
             let options = IngestOptions(
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out),
                 windows: try CTWindow.parseList(windows, presets: presets), channels: channels, size: size,
-                shard: try Shard.resolve(shard), progress: quiet ? .quiet : nil)
+                shard: try Shard.resolve(shard), readers: [DICOMReader(), NIfTIReader(nonFiniteVoxels: nonFiniteVoxels)],
+                progress: quiet ? .quiet : nil)
             let summary = try AxialPipeline.Ingest.run(options)
             print(summary.text)
             if summary.seriesFound == 0 {
                 FileHandle.standardError.write(Data("error: no CT series found under \(input)\n".utf8))
                 throw ExitCode(2)
+            }
+            // Exit codes (README "Errors and exit codes"): 1 = nothing usable done (every series of
+            // this shard failed), 3 = some series or inputs failed, the rest done (listed in ingest_errors.csv).
+            if let code = summary.exitCode {
+                FileHandle.standardError.write(Data("error: \(summary.failureLine)\n".utf8))
+                throw ExitCode(code)
             }
         } catch let e as ExitCode {
             throw e

@@ -48,11 +48,21 @@ struct PretrainCommand: ParsableCommand {
     @Option(name: .customLong("stop-after"), help: ArgumentHelp("Stop after N steps of this invocation (resume later).", visibility: .hidden)) var stopAfter: Int?
     @Flag(help: "No progress output.") var quiet = false
 
-    func run() throws {
+    func options() -> Pretrain.Options {
         var o = Pretrain.Options(input: input, lesions: lesions, lesionFormat: lesionFormat, arch: arch, steps: steps, batch: batch, out: out)
         o.resume = resume; o.lr = lr; o.weightDecay = weightDecay; o.warmupSteps = warmup; o.lesionWeight = weightW
         o.temperature = temperature; o.momentum = momentum; o.dim = dim; o.mlpDim = mlpDim; o.checkpointEvery = checkpointEvery
         o.seed = seed; o.size = size; o.clipGradient = clipGrad; o.workers = workers; o.stopAfter = stopAfter
+        return o
+    }
+
+    /// Every numeric flag range-checked before anything is read (`Pretrain.validate`).
+    func validate() throws {
+        do { try Pretrain.validate(options()) } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        let o = options()
         // Under mpirun / srun: one rank of a data-parallel job (Sources/README.md, "Data-parallel pretraining").
         var mpi: MPICommunicator?
         do {

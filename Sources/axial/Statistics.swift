@@ -35,8 +35,8 @@ struct Statistics: ParsableCommand {
     var noAttentionPlots = false
 
     func validate() throws {
-        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be ≥ 0, got \(bootstrap)") }
-        guard threshold.isFinite else { throw ValidationError("--threshold must be a number") }
+        guard bootstrap >= 0 && bootstrap <= 1_000_000 else { throw ValidationError("--bootstrap must be 0…1000000, got \(bootstrap)") }
+        guard threshold.isFinite && threshold >= 0 && threshold <= 1 else { throw ValidationError("--threshold must be a number in [0, 1], got \(threshold)") }
     }
 
     func run() throws {
@@ -46,7 +46,7 @@ struct Statistics: ParsableCommand {
             attentionPlots: !noAttentionPlots)
         let result: StatisticsResult
         do {
-            let spec = try task.map { try TaskSpec.load($0) }
+            let spec = try task.map { try TaskSpec.load($0, directories: TaskSpec.searchDirectories(configFile: configFile.path.map { URL(fileURLWithPath: $0) })) }
             result = try StatisticsStage.run(preds: URL(fileURLWithPath: preds), out: URL(fileURLWithPath: out), task: spec, options: options)
         } catch let e as EvalError {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))

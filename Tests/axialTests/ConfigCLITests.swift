@@ -127,9 +127,16 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         let deploy2 = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["deploy", "--config", cfg.path, "--models", "m1", "m2"])) as? DeployCommand)
         #expect(deploy2.models == ["m1", "m2"])
 
-        let cv = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["crossval", "--config", cfg.path, "--epochs", "2"])) as? CrossValCommand)
+        // Negative values survive the merge (`--pair-loss=-0.5`) and reach validate(), which refuses a negative loss weight (issue 17).
+        do {
+            _ = try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["crossval", "--config", cfg.path, "--epochs", "2"]))
+            Issue.record("--pair-loss -0.5 accepted")
+        } catch {
+            #expect(Axial.message(for: error).contains("--pair-loss must be a finite number ≥ 0, got -0.5"), "\(Axial.message(for: error))")
+        }
+        let cv = try #require(try Axial.parseAsRoot(try ConfigArguments.merge(schema: CommandSchema.schema, ["crossval", "--config", cfg.path, "--epochs", "2", "--pair-loss", "0.25"])) as? CrossValCommand)
         #expect(cv.head == .pma && cv.lr == 0.002 && cv.epochs == 2 && cv.folds == 5 && cv.windows == "abdomen,lung")
-        #expect(cv.pairLoss == -0.5)                   // negative values survive (`--pair-loss=-0.5`)
+        #expect(cv.pairLoss == 0.25)                   // flag > config
         #expect(cv.task == "stage" && cv.table == "\(d)/labels.csv")
     }
 

@@ -13,12 +13,15 @@ final class ActivationPool: @unchecked Sendable {
     private var buffers: [String: TensorStorage] = [:]
     let lock = NSLock()
 
-    /// A buffer of at least `count` floats under `name` (contents undefined).
-    func buffer(_ name: String, _ count: Int) -> UnsafeMutablePointer<Float> {
-        if let b = buffers[name], b.count >= count { return b.pointer }
+    /// A buffer of exactly `count` floats under `name` (contents undefined; the storage behind it
+    /// may be larger). The count travels with the pointer so that every kernel checks its shapes
+    /// against it at entry.
+    func buffer(_ name: String, _ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        precondition(count >= 0, "ActivationPool: negative buffer size \(count) for '\(name)'")
+        if let b = buffers[name], b.count >= count { return UnsafeMutableBufferPointer(start: b.pointer, count: count) }
         let s = TensorStorage(uninitializedCount: count)
         buffers[name] = s
-        return s.pointer
+        return UnsafeMutableBufferPointer(start: s.pointer, count: count)
     }
 
     func clear() { buffers.removeAll() }
@@ -30,10 +33,15 @@ enum EncoderKernels {
 
     /// C[m, n] (=|+=) A[m, k]·W[n, k]ᵀ + bias, then the epilogue, rows split over workers (OpenBLAS
     /// single-threaded per worker). `accumulate`: C += (residual add folded in with beta = 1).
-    static func linear(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, weight: Tensor, bias: Tensor?,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false) {
+    static func linear(m: Int, n: Int, k: Int, a: UnsafeBufferPointer<Float>, lda: Int, weight: Tensor, bias: Tensor?,
+                       c: UnsafeMutableBufferPointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false) {
         precondition(weight.shape == [n, k], "linear kernel: weight \(weight.shape) != [\(n), \(k)]")
-        let ap = SendablePointer(a), cp = SendablePointer(c), wp = SendablePointer(weight.storage.pointer)
+        precondition(bias == nil || bias!.count == n, "linear kernel: bias \(bias!.shape) != [\(n)]")
+        precondition(m >= 0 && lda >= k && ldc >= n, "linear kernel: m \(m), k \(k) / lda \(lda), n \(n) / ldc \(ldc)")
+        precondition(m == 0 || (a.count >= (m - 1) * lda + k && c.count >= (m - 1) * ldc + n),
+                     "linear kernel: [\(m), \(k)] (lda \(lda)) × [\(n), \(k)]ᵀ → [\(m), \(n)] (ldc \(ldc)) does not fit buffers of \(a.count) / \(c.count) floats")
+        guard m > 0 else { return }
+        let ap = SendablePointer(a.baseAddress!), cp = SendablePointer(c.baseAddress!), wp = SendablePointer(weight.storage.pointer)
         let bp = bias.map { SendablePointer($0.storage.pointer) }
         let grain = max(1, (1 << 21) / max(n * k, 1))
         parallelFor(m, grain: grain) { r in
@@ -59,9 +67,15 @@ enum EncoderKernels {
     }
 
     /// LayerNorm of `rows` rows of width `d` (strides `lds`/`ldo`), torch semantics (biased variance).
-    static func layerNorm(rows: Int, d: Int, x: UnsafePointer<Float>, ldx: Int, weight: Tensor?, bias: Tensor?, eps: Float,
-                          out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let xp = SendablePointer(x), op = SendablePointer(out)
+    static func layerNorm(rows: Int, d: Int, x: UnsafeBufferPointer<Float>, ldx: Int, weight: Tensor?, bias: Tensor?, eps: Float,
+                          out: UnsafeMutableBufferPointer<Float>, ldo: Int) {
+        precondition(weight == nil || weight!.count == d, "layerNorm kernel: weight \(weight!.shape) != [\(d)]")
+        precondition(bias == nil || bias!.count == d, "layerNorm kernel: bias \(bias!.shape) != [\(d)]")
+        precondition(rows >= 0 && d > 0 && ldx >= d && ldo >= d, "layerNorm kernel: rows \(rows), d \(d), ldx \(ldx), ldo \(ldo)")
+        precondition(rows == 0 || (x.count >= (rows - 1) * ldx + d && out.count >= (rows - 1) * ldo + d),
+                     "layerNorm kernel: \(rows) rows of \(d) (strides \(ldx) / \(ldo)) do not fit buffers of \(x.count) / \(out.count) floats")
+        guard rows > 0 else { return }
+        let xp = SendablePointer(x.baseAddress!), op = SendablePointer(out.baseAddress!)
         let wp = weight.map { SendablePointer($0.storage.pointer) }, bp = bias.map { SendablePointer($0.storage.pointer) }
         parallelFor(rows, grain: max(1, 16384 / max(d, 1))) { r in
             for row in r {
@@ -85,11 +99,15 @@ enum EncoderKernels {
     /// out[b, i, h·hd + j] = Σ softmax(q·kᵀ·scale)·v, with q, k, v read in place from
     /// qkv[b·n + i, (0|1|2)·dim + h·hd + j] (row stride 3·dim). Pairs are split over workers,
     /// each with its own n×n score buffer.
-    static func attention(batch: Int, tokens n: Int, heads: Int, headDim hd: Int, qkv: UnsafePointer<Float>,
-                          out: UnsafeMutablePointer<Float>) {
+    static func attention(batch: Int, tokens n: Int, heads: Int, headDim hd: Int, qkv: UnsafeBufferPointer<Float>,
+                          out: UnsafeMutableBufferPointer<Float>) {
         let dim = heads * hd, ld = 3 * dim
+        precondition(batch >= 0 && n > 0 && heads > 0 && hd > 0, "attention kernel: batch \(batch), tokens \(n), heads \(heads), head dim \(hd)")
+        precondition(qkv.count >= batch * n * ld && out.count >= batch * n * dim,
+                     "attention kernel: [\(batch), \(n), 3·\(dim)] → [\(batch), \(n), \(dim)] does not fit buffers of \(qkv.count) / \(out.count) floats")
+        guard batch > 0 else { return }
         let scale = 1 / Float(hd).squareRoot()
-        let qp = SendablePointer(qkv), op = SendablePointer(out)
+        let qp = SendablePointer(qkv.baseAddress!), op = SendablePointer(out.baseAddress!)
         parallelFor(batch * heads) { r in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
             defer { scores.deallocate() }

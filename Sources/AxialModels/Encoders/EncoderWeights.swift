@@ -26,9 +26,10 @@ public enum EncoderError: Error, CustomStringConvertible {
 
 /// Shared steps of loading a checkpoint under its library's own names.
 public enum EncoderWeights {
-    /// Reads a `.safetensors` file (any float/int dtype → Float32).
+    /// Reads a `.safetensors` weight file (`SafeTensors.readWeights`: float dtypes → Float32, an
+    /// integer tensor refused unless it is a counter / id buffer, NaN or Inf refused naming the tensor).
     public static func read(_ url: URL) throws -> [String: Tensor] {
-        do { return try SafeTensors.read(url).tensors }
+        do { return try SafeTensors.readWeights(url).tensors }
         catch { throw EncoderError.unreadableWeights(file: url.path, reason: "\(error)") }
     }
 

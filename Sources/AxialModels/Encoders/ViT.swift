@@ -312,14 +312,21 @@ public final class VisionTransformer: Module, ImageEncoder {
         pool.lock.lock(); defer { pool.lock.unlock() }
         let c = config
         let b = x.shape[0], n = c.numTokens, np = c.numPatches, d = c.embedDim, hid = c.mlpHidden
+        // The buffers below are sized from the config; the tensors read through raw pointers must
+        // fit them (a model built for another size than its input or its loaded weights stops here
+        // with the shapes, never reads or writes past a buffer).
+        precondition(x.count == b * c.inChannels * c.imageSize * c.imageSize, "VisionTransformer: input \(x.shape) vs image size \(c.imageSize)")
+        precondition(posEmbed.value.shape == [1, n, d], "VisionTransformer: pos_embed \(posEmbed.value.shape) != [1, \(n), \(d)] (image size \(c.imageSize), patch \(c.patchSize))")
+        precondition(clsToken.value.shape == [1, 1, d], "VisionTransformer: cls_token \(clsToken.value.shape) != [1, 1, \(d)]")
         let m = b * n
         let xs = pool.buffer("x", m * d), hs = pool.buffer("h", m * d)
         let qkv = pool.buffer("qkv", m * 3 * d), att = pool.buffer("attn", m * d), u = pool.buffer("u", m * hid)
+        let xr = UnsafeBufferPointer(xs), hr = UnsafeBufferPointer(hs)
         // Patch tokens [B·Np, D] into `h`, then x = [cls; tokens] + pos.
         if let pe = patchEmbed as? PatchEmbedding {
             let p = c.patchSize, g = c.gridSize, ch = c.inChannels, k = ch * p * p
             let patches = pool.buffer("patches", b * np * k)
-            let src = SendablePointer(x.storage.pointer), dst = SendablePointer(patches)
+            let src = SendablePointer(x.storage.pointer), dst = SendablePointer(patches.baseAddress!)
             let hw = c.imageSize
             parallelFor(b * np, grain: 16) { r in
                 for row in r {
@@ -333,14 +340,15 @@ public final class VisionTransformer: Module, ImageEncoder {
                     }
                 }
             }
-            EncoderKernels.linear(m: b * np, n: d, k: k, a: patches, lda: k, weight: pe.proj.weight.value.reshaped([d, k]),
+            EncoderKernels.linear(m: b * np, n: d, k: k, a: UnsafeBufferPointer(patches), lda: k, weight: pe.proj.weight.value.reshaped([d, k]),
                                   bias: pe.proj.bias.value, c: hs, ldc: d)
         } else {
             let t = (patchEmbed as! ConvStem)(x)  // no tape under withNoGrad
-            t.withUnsafeBufferPointer { hs.update(from: $0.baseAddress!, count: b * np * d) }
+            precondition(t.shape == [b, np, d], "VisionTransformer: ConvStem tokens \(t.shape) != [\(b), \(np), \(d)]")
+            t.withUnsafeBufferPointer { hs.baseAddress!.update(from: $0.baseAddress!, count: b * np * d) }
         }
         do {
-            let hp = SendablePointer(hs), xp = SendablePointer(xs)
+            let hp = SendablePointer(hs.baseAddress!), xp = SendablePointer(xs.baseAddress!)
             let pos = SendablePointer(posEmbed.value.storage.pointer), cls = SendablePointer(clsToken.value.storage.pointer)
             parallelFor(m, grain: 64) { r in
                 for row in r {
@@ -353,32 +361,32 @@ public final class VisionTransformer: Module, ImageEncoder {
         }
         var taps: [Tensor] = []
         for (i, blk) in blocks.enumerated() {
-            EncoderKernels.layerNorm(rows: m, d: d, x: xs, ldx: d, weight: blk.norm1.weight?.value, bias: blk.norm1.bias?.value,
+            EncoderKernels.layerNorm(rows: m, d: d, x: xr, ldx: d, weight: blk.norm1.weight?.value, bias: blk.norm1.bias?.value,
                                      eps: blk.norm1.eps, out: hs, ldo: d)
-            EncoderKernels.linear(m: m, n: 3 * d, k: d, a: hs, lda: d, weight: blk.attn.qkv.weight.value, bias: blk.attn.qkv.bias?.value,
+            EncoderKernels.linear(m: m, n: 3 * d, k: d, a: hr, lda: d, weight: blk.attn.qkv.weight.value, bias: blk.attn.qkv.bias?.value,
                                   c: qkv, ldc: 3 * d)
-            EncoderKernels.attention(batch: b, tokens: n, heads: c.numHeads, headDim: c.headDim, qkv: qkv, out: att)
-            EncoderKernels.linear(m: m, n: d, k: d, a: att, lda: d, weight: blk.attn.proj.weight.value, bias: blk.attn.proj.bias?.value,
+            EncoderKernels.attention(batch: b, tokens: n, heads: c.numHeads, headDim: c.headDim, qkv: UnsafeBufferPointer(qkv), out: att)
+            EncoderKernels.linear(m: m, n: d, k: d, a: UnsafeBufferPointer(att), lda: d, weight: blk.attn.proj.weight.value, bias: blk.attn.proj.bias?.value,
                                   c: xs, ldc: d, accumulate: true)
-            EncoderKernels.layerNorm(rows: m, d: d, x: xs, ldx: d, weight: blk.norm2.weight?.value, bias: blk.norm2.bias?.value,
+            EncoderKernels.layerNorm(rows: m, d: d, x: xr, ldx: d, weight: blk.norm2.weight?.value, bias: blk.norm2.bias?.value,
                                      eps: blk.norm2.eps, out: hs, ldo: d)
-            EncoderKernels.linear(m: m, n: hid, k: d, a: hs, lda: d, weight: blk.mlp.fc1.weight.value, bias: blk.mlp.fc1.bias?.value,
+            EncoderKernels.linear(m: m, n: hid, k: d, a: hr, lda: d, weight: blk.mlp.fc1.weight.value, bias: blk.mlp.fc1.bias?.value,
                                   c: u, ldc: hid, gelu: true)
-            EncoderKernels.linear(m: m, n: d, k: hid, a: u, lda: hid, weight: blk.mlp.fc2.weight.value, bias: blk.mlp.fc2.bias?.value,
+            EncoderKernels.linear(m: m, n: d, k: hid, a: UnsafeBufferPointer(u), lda: hid, weight: blk.mlp.fc2.weight.value, bias: blk.mlp.fc2.bias?.value,
                                   c: xs, ldc: d, accumulate: true)
             if intermediates.contains(i) {
-                taps.append(Tensor(shape: [b, n, d]) { $0.baseAddress!.update(from: xs, count: m * d) })
+                taps.append(Tensor(shape: [b, n, d]) { $0.baseAddress!.update(from: xs.baseAddress!, count: m * d) })
             }
         }
         var tokens: Tensor? = nil
         if allTokens {
             if let norm {
                 tokens = Tensor(shape: [b, n, d]) { o in
-                    EncoderKernels.layerNorm(rows: m, d: d, x: xs, ldx: d, weight: norm.weight?.value, bias: norm.bias?.value, eps: norm.eps,
-                                             out: o.baseAddress!, ldo: d)
+                    EncoderKernels.layerNorm(rows: m, d: d, x: xr, ldx: d, weight: norm.weight?.value, bias: norm.bias?.value, eps: norm.eps,
+                                             out: o, ldo: d)
                 }
             } else {
-                tokens = Tensor(shape: [b, n, d]) { $0.baseAddress!.update(from: xs, count: m * d) }
+                tokens = Tensor(shape: [b, n, d]) { $0.baseAddress!.update(from: xs.baseAddress!, count: m * d) }
             }
         }
         let features: Tensor
@@ -387,22 +395,24 @@ public final class VisionTransformer: Module, ImageEncoder {
             let nrm = norm!
             features = Tensor(shape: [b, d]) { o in
                 // class-token rows only: row stride n·d
-                EncoderKernels.layerNorm(rows: b, d: d, x: xs, ldx: n * d, weight: nrm.weight?.value, bias: nrm.bias?.value, eps: nrm.eps,
-                                         out: o.baseAddress!, ldo: d)
+                EncoderKernels.layerNorm(rows: b, d: d, x: xr, ldx: n * d, weight: nrm.weight?.value, bias: nrm.bias?.value, eps: nrm.eps,
+                                         out: o, ldo: d)
             }
         case .avg:
             let mean = Tensor(shape: [b, d]) { o in
                 for bi in 0..<b {
                     let out = o.baseAddress! + bi * d
                     for j in 0..<d { out[j] = 0 }
-                    for t in 1..<n { let s = xs + (bi * n + t) * d; for j in 0..<d { out[j] += s[j] } }
+                    for t in 1..<n { let s = xs.baseAddress! + (bi * n + t) * d; for j in 0..<d { out[j] += s[j] } }
                     for j in 0..<d { out[j] /= Float(np) }
                 }
             }
             let fn = fcNorm!
             features = Tensor(shape: [b, d]) { o in
-                EncoderKernels.layerNorm(rows: b, d: d, x: mean.storage.pointer, ldx: d, weight: fn.weight?.value, bias: fn.bias?.value,
-                                         eps: fn.eps, out: o.baseAddress!, ldo: d)
+                mean.withUnsafeBufferPointer { mp in
+                    EncoderKernels.layerNorm(rows: b, d: d, x: mp, ldx: d, weight: fn.weight?.value, bias: fn.bias?.value,
+                                             eps: fn.eps, out: o, ldo: d)
+                }
             }
         }
         return (features, tokens, taps)

@@ -400,7 +400,7 @@ extension AxialConfig {
     /// Writes `template()` to `url` (temporary file + rename); refuses an existing file unless `force`.
     public static func writeTemplate(_ schema: ConfigSchema, to url: URL, force: Bool) throws {
         if FileManager.default.fileExists(atPath: url.path) && !force { throw ConfigError.exists(path: url.path) }
-        do { try AtomicFile.write(Data(template(schema).utf8), to: url) } catch FileError.io(_, let reason) {
+        do { try AtomicFile.write(Data(template(schema).utf8), to: url) } catch FileError.io(_, let reason), FileError.unwritable(_, let reason) {
             throw PipelineError.io(path: url.path, reason: reason)
         }
     }

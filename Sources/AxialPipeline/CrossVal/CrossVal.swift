@@ -38,7 +38,8 @@ public struct CrossValOptions: Sendable {
     public var table: URL
     /// Task name (Manifests/tasks/<name>.yaml) or YAML path.
     public var task: String
-    public var tasksDirectory = URL(fileURLWithPath: "Manifests/tasks")
+    /// Folders a bare task name is looked up in, in order (`TaskSpec.searchDirectories`).
+    public var taskDirectories: [URL] = TaskSpec.searchDirectories()
     public var head: HeadKind
     public var out: URL
     public var folds = 5
@@ -90,6 +91,29 @@ public struct CrossValOptions: Sendable {
     }
 }
 
+extension CrossValOptions {
+    /// Range checks of every numeric option, each error naming its flag (also run by the CLI's
+    /// `validate()`). Folds beyond the patient count are refused once the cohort is known.
+    public func validate() throws {
+        func bad(_ flag: String, _ rule: String, _ value: Any) -> MILError { .options("\(flag) \(rule), got \(value)") }
+        guard folds >= 2 && folds <= 1000 else { throw bad("--folds", "must be 2…1000 (and at most the number of patients)", folds) }
+        guard epochs >= 1 && epochs <= 1_000_000 else { throw bad("--epochs", "must be 1…1000000", epochs) }
+        guard batchSize >= 1 && batchSize <= 1_000_000 else { throw bad("--batch", "must be 1…1000000", batchSize) }
+        guard patience >= 1 else { throw bad("--patience", "must be ≥ 1", patience) }
+        if let m = maxBag, m < 1 { throw bad("--max-bag", "must be ≥ 1 (0 on the command line: no limit)", m) }
+        guard learningRate.isFinite && learningRate > 0 else { throw bad("--lr", "must be a finite number > 0", learningRate) }
+        guard weightDecay.isFinite && weightDecay >= 0 else { throw bad("--weight-decay", "must be a finite number ≥ 0", weightDecay) }
+        guard validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1 else {
+            throw bad("--validation-fraction", "must be in [0, 1)", validationFraction)
+        }
+        if let h = hidden, h < 1 || h > 65536 { throw bad("--hidden", "must be 1…65536", h) }
+        if let h = attentionHidden, h < 1 || h > 65536 { throw bad("--attention-hidden", "must be 1…65536", h) }
+        if let k = seeds, k < 1 || k > 4096 { throw bad("--seeds", "must be 1…4096", k) }
+        if let h = heads, h < 1 || h > 1024 { throw bad("--heads", "must be 1…1024", h) }
+        guard pairLossWeight.isFinite && pairLossWeight >= 0 else { throw bad("--pair-loss", "must be a finite number ≥ 0", pairLossWeight) }
+    }
+}
+
 public struct CrossValResult: Sendable {
     public var task: TaskSpec
     public var splits: Splits
@@ -119,14 +143,12 @@ public enum CrossVal {
     public static let modelFormat = "axial-mil/1"
 
     public static func run(_ o: CrossValOptions) throws -> CrossValResult {
-        guard o.folds >= 2 else { throw MILError.options("--folds must be ≥ 2, got \(o.folds)") }
-        guard o.epochs >= 1, o.batchSize >= 1, o.patience >= 1 else { throw MILError.options("--epochs, --batch and --patience must be ≥ 1") }
-        if let m = o.maxBag, m < 1 { throw MILError.options("--max-bag must be ≥ 1, got \(m)") }
-        let (task, taskYAML) = try loadTask(o.task, tasksDirectory: o.tasksDirectory)
+        try o.validate()
+        let (task, taskYAML) = try loadTask(o.task, directories: o.taskDirectories)
         if o.head == .pspg && task.kind == .multiclass {
             throw MILError.options("the PsPG head is for binary / multi-label tasks; '\(task.name)' is multi-class")
         }
-        try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
+        try AtomicFile.createFolder(o.out)
 
         // 1. Validate the cohort before any training.
         let files = try Cohort.featureFiles(in: o.features)
@@ -237,7 +259,7 @@ public enum CrossVal {
                 lo.log("fold-\(fold.fold) (\(range)): done already, skipped")
                 skipped.append(fold.fold); continue
             }
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try AtomicFile.createFolder(dir)
             let foldSeed = o.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(fold.fold + 1) &* 0xBF58_476D_1CE4_E5B9
             let head = try Heads.make(config, seed: foldSeed, classEmbeddings: embeddings)
             let trainBags = fold.train.map { bags[$0]! }, trainLabels = fold.train.map { labelOf[$0]! }
@@ -305,11 +327,14 @@ public enum CrossVal {
     }
 
     /// Task spec and its YAML text (copied to the output as task.yaml).
-    public static func loadTask(_ nameOrPath: String, tasksDirectory: URL) throws -> (TaskSpec, String) {
-        let spec = try TaskSpec.load(nameOrPath, tasksDirectory: tasksDirectory)
-        let isPath = nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/")
-        let url = isPath ? URL(fileURLWithPath: nameOrPath) : tasksDirectory.appendingPathComponent(nameOrPath + ".yaml")
+    public static func loadTask(_ nameOrPath: String, directories: [URL]) throws -> (TaskSpec, String) {
+        let url = try TaskSpec.locate(nameOrPath, directories: directories)
+        let spec = try TaskSpec.load(url.path, directories: [])
         return (spec, try String(contentsOf: url, encoding: .utf8))
+    }
+
+    public static func loadTask(_ nameOrPath: String, tasksDirectory: URL) throws -> (TaskSpec, String) {
+        try loadTask(nameOrPath, directories: [tasksDirectory])
     }
 
     // MARK: Training
@@ -529,7 +554,7 @@ public enum CrossVal {
         let v = h.rows.filter { $0.valid != nil }
         if !v.isEmpty { plot.add(x: v.map { Double($0.epoch) }, y: v.map { $0.valid! }, label: "validation") }
         plot.markers = [(Double(h.bestEpoch), "best")]
-        try AtomicFile.write(Data(plot.svg.utf8), to: dir.appendingPathComponent("loss_curve.svg"))
+        try plot.write(to: dir.appendingPathComponent("loss_curve.svg"))
     }
 
     // MARK: Model files
@@ -548,14 +573,12 @@ public enum CrossVal {
         meta["windows"] = m.windows?.joined(separator: "\n") ?? ""
         meta["max_bag"] = m.maxBag.map(String.init) ?? ""
         meta["axial_version"] = AxialStore.axialVersion
-        do { try SafeTensors.write(tensors, metadata: meta, to: url) } catch {
-            throw MILError.model(path: url.path, reason: "cannot write: \(error)")
-        }
+        try SafeTensors.write(tensors, metadata: meta, to: url)   // errors: "cannot write <path>: <reason>"
     }
 
     public static func readModel(_ url: URL) throws -> MILModel {
         let tensors: [String: Tensor], meta: [String: String]
-        do { (tensors, meta) = try SafeTensors.read(url) } catch { throw MILError.model(path: url.path, reason: "cannot read: \(error)") }
+        do { (tensors, meta) = try SafeTensors.readWeights(url) } catch { throw MILError.model(path: url.path, reason: "cannot read: \(error)") }
         guard meta["format"] == modelFormat, let cfgText = meta["head_config"], let yaml = meta["task_yaml"] else {
             throw MILError.model(path: url.path, reason: "not an Axial MIL model (metadata 'format' = \(meta["format"] ?? "none"), expected \(modelFormat))")
         }

@@ -60,7 +60,7 @@ public enum Deploy {
             }
         }
         let task = first.task
-        try FileManager.default.createDirectory(at: o.out, withIntermediateDirectories: true)
+        try AtomicFile.createFolder(o.out)
         try AtomicFile.write(Data(first.taskYAML.utf8), to: o.out.appendingPathComponent("task.yaml"))
 
         var ids: [String] = [], labels: [[Int]?] = [], urls: [URL] = []
@@ -104,6 +104,12 @@ public enum Deploy {
         labels = kept
         guard !bags.isEmpty else { throw MILError.features(path: o.features.path, reason: "no patient left to score") }
         let preds = CrossVal.predict(models, bags: bags, keySlices: keySlices, seed: o.seed, intervalResamples: o.intervalResamples)
+        // A NaN / Inf score is never written as a result (non-finite features or a diverged model).
+        let bad = preds.filter { p in p.scores.contains { !$0.isFinite } }
+        if !bad.isEmpty {
+            let names = bad.prefix(5).map(\.bag.patientID).joined(separator: ", ")
+            throw MILError.features(path: o.features.path, reason: "\(bad.count) of \(preds.count) patient(s) score NaN or Inf — \(names)\(bad.count > 5 ? ", …" : ""): check those feature files for non-finite values (or the models for diverged weights); nothing was written")
+        }
         try CrossVal.writePredictions(preds, task: task, labels: labels, to: o.out, intervalResamples: o.intervalResamples)
         o.log("deploy: \(models.count) model(s), \(bags.count) patient(s) → \(o.out.path)")
         return (task, bags.count, models.count)

@@ -178,8 +178,13 @@ public enum Extract {
 
     public static func run(_ o: ExtractOptions) throws -> Summary {
         let start = Date()
-        let spec = try EncoderRegistry.spec(o.encoder, inputSize: o.inputSize)
         guard o.batchSize >= 1 else { throw PipelineError.invalidOption(option: "--batch", reason: "must be ≥ 1, got \(o.batchSize)") }
+        if let s = o.inputSize, s < 16 || s > 4096 { throw PipelineError.invalidOption(option: "--input-size", reason: "must be 16…4096 pixels, got \(s)") }
+        let spec: EncoderSpec
+        do { spec = try EncoderRegistry.spec(o.encoder, inputSize: o.inputSize) } catch let e as EncoderError where o.inputSize != nil {
+            throw PipelineError.invalidOption(option: "--input-size", reason: "\(e)")
+        }
+        try checkMemory(spec, o)
         let manifestURL = o.input.appendingPathComponent("manifest.csv")
         let fromVolumes = !FileManager.default.fileExists(atPath: manifestURL.path)
         if fromVolumes && !FileManager.default.fileExists(atPath: o.input.path) {
@@ -199,9 +204,14 @@ public enum Extract {
             "feature": "encode (timm forward_head pre_logits)", "batch": o.batchSize,
         ] as [String: Any], options: [.sortedKeys]), as: UTF8.self)
 
-        try FileManager.default.createDirectory(at: o.output, withIntermediateDirectories: true)
+        try AtomicFile.createFolder(o.output)
         var summary = Summary(output: o.output)
-        let errors = try CSVAppender(url: o.output.appendingPathComponent("extract_errors.csv"), header: errorsHeader)
+        // A fresh error list per unsharded run (a failure fixed by a rerun disappears); shards append to the shared one.
+        let errorsURL = o.output.appendingPathComponent("extract_errors.csv")
+        if o.shard.count == 1 {
+            try CSVTable(header: errorsHeader).write(to: errorsURL)
+        }
+        let errors = try CSVAppender(url: errorsURL, header: errorsHeader)
         // A complete file is skipped only when this run would write the same thing; one made by another
         // encoder, other weights or other preprocessing stops the run (never mixed into one folder).
         let isDone = { (url: URL) throws -> Bool in
@@ -210,7 +220,7 @@ public enum Extract {
             return true
         }
         let plan = fromVolumes ? try volumePlan(o, summary: &summary, errors: errors, isDone: isDone)
-            : try manifestPlan(o, manifestURL, summary: &summary, isDone: isDone)
+            : try manifestPlan(o, manifestURL, summary: &summary, errors: errors, isDone: isDone)
         summary.timing.setup = Date().timeIntervalSince(start)
 
         let progress = Progress(label: "extract \(o.encoder)", total: plan.estimatedImages, unit: "img", style: o.progress)
@@ -335,6 +345,27 @@ public enum Extract {
         return written
     }
 
+    /// Refuses a batch × input size whose inference buffers cannot fit the available memory
+    /// (`MemoryBudget`), naming the flag: the preprocessed batches in flight (two patients' batch
+    /// prefetchers: up to 8 batches of B × 3 × S × S floats) and, for a ViT, the pooled activations
+    /// (x, h, attention output: B·N·D each, qkv 3·B·N·D, MLP B·N·hidden), the patch matrix and one
+    /// N×N score matrix per worker; for the other encoders the batches alone (their size is fixed
+    /// by the registry). (`extract --input-size 2048` with vit_base, batch 32: ≈ 30 GiB.)
+    static func checkMemory(_ spec: EncoderSpec, _ o: ExtractOptions, available: Int = MemoryBudget.available()) throws {
+        let s = spec.preprocessing.inputSize, b = o.batchSize
+        let images = MemoryBudget.product(b, 3, s, s, 4, 8)
+        var bytes = images
+        if case .vit(let c) = spec.architecture {
+            let n = c.numTokens
+            let act = MemoryBudget.product(b, n, 6 * c.embedDim + c.mlpHidden, 4)
+            let patches = MemoryBudget.product(b, c.numPatches, c.inChannels * c.patchSize * c.patchSize, 4)
+            let scores = MemoryBudget.product(Parallel.workerCount, n, n, 4)
+            bytes = [images, act, patches, scores].reduce(0) { $0 > Int.max - $1 ? Int.max : $0 + $1 }
+        }
+        let option = o.inputSize != nil && o.inputSize != EncoderRegistry.all[o.encoder]?.preprocessing.inputSize ? "--input-size" : "--batch"
+        try MemoryBudget.check(bytes: bytes, what: "--batch \(b) at \(s)×\(s) pixels (\(o.encoder) inference buffers)", option: option, available: available)
+    }
+
     /// Throws when the complete file at `url` was made by another encoder, other weights or other
     /// preprocessing than this run's, naming the file and what differs.
     static func checkSameProvenance(_ url: URL, encoder: String, sha: String, preprocessing: String) throws {
@@ -361,7 +392,7 @@ public enum Extract {
 
     /// Ingest output: rows from `manifest.csv`, images from the PNGs, spacing and windows from
     /// each series' `series.json` when present.
-    static func manifestPlan(_ o: ExtractOptions, _ manifestURL: URL, summary: inout Summary, isDone: (URL) throws -> Bool) throws -> Plan {
+    static func manifestPlan(_ o: ExtractOptions, _ manifestURL: URL, summary: inout Summary, errors: CSVAppender, isDone: (URL) throws -> Bool) throws -> Plan {
         let table = try CSVTable.read(manifestURL)
         let col = { (n: String) throws -> Int in try table.columnIndex(n, path: manifestURL.path) }
         let (cp, cst, cse, csl, cz, cw, cpa) = (try col("patient_id"), try col("study_uid"), try col("series_uid"),
@@ -373,7 +404,7 @@ public enum Extract {
                 throw PipelineError.invalidOption(option: manifestURL.path, reason: "row \(i + 2): slice_index '\(r[csl])' / z_mm '\(r[cz])' not numbers")
             }
             if !labels.contains(r[cw]) { labels.append(r[cw]) }
-            byPatient[r[cp], default: []].append(Row(study: r[cst], series: r[cse], slice: slice, z: z, window: r[cw], path: r[cpa]))
+            byPatient[r[cp].isEmpty ? "unknown" : r[cp], default: []].append(Row(study: r[cst], series: r[cse], slice: slice, z: z, window: r[cw], path: r[cpa]))
         }
         let windows = o.windows ?? labels
         for w in windows where !labels.contains(w) {
@@ -382,9 +413,15 @@ public enum Extract {
         let windowIndex = Dictionary(uniqueKeysWithValues: windows.enumerated().map { ($1, $0) })
         let patients = byPatient.keys.sorted()
         summary.patients = patients.count
+        let clashes = patientStemCollisions(patients)
         var todo: [(String, [Row])] = []
         for p in patients {
             guard o.shard.contains(patientID: p) else { summary.otherShards += 1; continue }
+            if let clash = clashes[patientFileStem(p)] {
+                summary.failed += 1
+                try errors.append([[p, patientCollisionReason(p, clash)]])
+                continue
+            }
             let url = o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))
             if try isDone(url) { summary.skipped += 1; continue }
             let rows = byPatient[p]!.filter { windowIndex[$0.window] != nil }
@@ -444,9 +481,15 @@ public enum Extract {
         let patients = byPatient.keys.sorted()
         summary.patients = patients.count
         if patients.isEmpty { throw PipelineError.nothingToDo(reason: "\(o.input.path): no manifest.csv and no DICOM / NIfTI series found") }
+        let clashes = patientStemCollisions(patients)
         var todo: [(String, [(SeriesInfo, any VolumeReader)])] = []
         for p in patients {
             guard o.shard.contains(patientID: p) else { summary.otherShards += 1; continue }
+            if let clash = clashes[patientFileStem(p)] {
+                summary.failed += 1
+                try errors.append([[p, patientCollisionReason(p, clash)]])
+                continue
+            }
             let url = o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))
             if try isDone(url) { summary.skipped += 1; continue }
             todo.append((p, byPatient[p]!.sorted { $0.0.seriesUID < $1.0.seriesUID }))

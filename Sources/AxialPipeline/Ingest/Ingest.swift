@@ -47,6 +47,22 @@ public enum Ingest {
         public var manifest: URL
         public var errors: URL
 
+        /// The exit status the CLI reports beyond 0: 1 when series of this shard failed and none
+        /// was ingested or already complete (nothing usable), 3 when some failed or some inputs were
+        /// unreadable while the rest was done; nil when nothing failed.
+        public var exitCode: Int32? {
+            if seriesFailed > 0 && seriesIngested + seriesSkipped == 0 { return 1 }
+            if seriesFailed > 0 || !problems.isEmpty { return 3 }
+            return nil
+        }
+
+        /// One line for stderr when `exitCode` is set.
+        public var failureLine: String {
+            let scan = problems.count - seriesFailed
+            return "ingest: \(seriesFailed) of \(seriesFound - seriesOtherShards) series failed"
+                + (scan > 0 ? ", \(scan) input file(s) unreadable" : "") + " — see \(errors.path)"
+        }
+
         /// A few human-readable lines.
         public var text: String {
             var lines = [
@@ -111,10 +127,20 @@ public enum Ingest {
         }
         summary.seriesFound = series.count
 
+        // Patient IDs that sanitise to the same folder name are refused (all of them, every shard alike).
+        let clashes = patientStemCollisions(series.map(\.patientID))
+
         // This shard's series that are not already complete with the same settings.
         var todo: [(SeriesInfo, Int)] = []
         for (i, s) in series.enumerated() {
             guard options.shard.contains(patientID: s.patientID) else { summary.seriesOtherShards += 1; continue }
+            if let clash = clashes[patientFileStem(s.patientID)] {
+                let p = InputProblem(path: s.files.first ?? options.input.path,
+                                     reason: "series \(s.seriesUID): " + patientCollisionReason(s.patientID, clash))
+                try problemLog.record([p])
+                summary.seriesFailed += 1; summary.problems.append(p)
+                continue
+            }
             let folder = seriesFolder(out, s.patientID, s.seriesUID)
             if isComplete(folder, fingerprint: options.settingsFingerprint) { summary.seriesSkipped += 1; continue }
             todo.append((s, owners[i]))
@@ -161,7 +187,7 @@ public enum Ingest {
 
     /// `<out>/<patient>/<series_uid>` (sanitised).
     public static func seriesFolder(_ out: URL, _ patientID: String, _ seriesUID: String) -> URL {
-        out.appendingPathComponent(sanitizedName(patientID.isEmpty ? "unknown" : patientID))
+        out.appendingPathComponent(patientFileStem(patientID))
             .appendingPathComponent(sanitizedName(seriesUID.isEmpty ? "unknown" : seriesUID))
     }
 
@@ -264,7 +290,7 @@ public enum Ingest {
             }
             if let e = failures.first { throw e }
 
-            let relativeFolder = sanitizedName(info.patientID.isEmpty ? "unknown" : info.patientID) + "/"
+            let relativeFolder = patientFileStem(info.patientID) + "/"
                 + sanitizedName(info.seriesUID.isEmpty ? "unknown" : info.seriesUID) + "/"
             var rows: [[String]] = []
             rows.reserveCapacity(depth * labels.count)

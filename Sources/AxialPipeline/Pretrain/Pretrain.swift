@@ -162,24 +162,59 @@ public enum Pretrain {
 
     /// Builds the MoCo model for `arch` (registry encoder, random init from `seed`).
     public static func makeModel(_ o: Options) throws -> MoCo {
-        var spec = try EncoderRegistry.spec(o.arch)
-        // A ViT built for --size views (its patch grid follows the image size, as extract --input-size).
-        if case .vit = spec.architecture { spec = try EncoderRegistry.spec(o.arch, inputSize: o.size) }
+        let spec = try encoderSpec(o)
         var g = RandomGenerator(seed: o.seed &+ 0x4D6F_436F)
         return MoCo(config: o.mocoConfig, generator: &g) { spec.makeModel(seed: o.seed) }
+    }
+
+    /// The encoder's spec at the view size: a ViT is built for `--size` (patch grid and position
+    /// embedding of that size; `encoder.safetensors` then loads into `axial extract` at any
+    /// `--input-size`, the learned table resampled), a MambaOut takes any size ≥ 32; other
+    /// families only their own size.
+    public static func encoderSpec(_ o: Options) throws -> EncoderSpec {
+        let spec = try EncoderRegistry.spec(o.arch)
+        switch spec.architecture {
+        case .vit(let c):
+            guard o.size % c.patchSize == 0 else {
+                throw PipelineError.invalidOption(option: "--size", reason: "\(o.size) is not a multiple of \(o.arch)'s patch size \(c.patchSize)")
+            }
+            if c.stem == .conv && o.size % 16 != 0 {
+                throw PipelineError.invalidOption(option: "--size", reason: "\(o.size): the conv stem of \(o.arch) needs a multiple of 16")
+            }
+            return try EncoderRegistry.spec(o.arch, inputSize: o.size)
+        case .mambaout:
+            guard o.size >= 32 else {
+                throw PipelineError.invalidOption(option: "--size", reason: "\(o.size): \(o.arch) downsamples 32×, needs ≥ 32")
+            }
+            return spec
+        default:
+            guard o.size == spec.preprocessing.inputSize else {
+                throw PipelineError.invalidOption(option: "--size", reason: "\(o.arch) takes \(spec.preprocessing.inputSize)-pixel images only, got \(o.size)")
+            }
+            return spec
+        }
     }
 
     public static func validate(_ o: Options) throws {
         if o.steps < 1 { throw PipelineError.invalidOption(option: "--steps", reason: "must be ≥ 1, got \(o.steps)") }
         if o.batch < 2 { throw PipelineError.invalidOption(option: "--batch", reason: "must be ≥ 2 (contrastive negatives and BatchNorm), got \(o.batch)") }
         if o.checkpointEvery < 1 { throw PipelineError.invalidOption(option: "--checkpoint-every", reason: "must be ≥ 1") }
-        if o.temperature <= 0 { throw PipelineError.invalidOption(option: "--temperature", reason: "must be > 0") }
-        if !(o.lr > 0) { throw PipelineError.invalidOption(option: "--lr", reason: "must be > 0") }
+        if !(o.temperature > 0 && o.temperature.isFinite) { throw PipelineError.invalidOption(option: "--temperature", reason: "must be a finite number > 0, got \(o.temperature)") }
+        if !(o.lr > 0 && o.lr.isFinite) { throw PipelineError.invalidOption(option: "--lr", reason: "must be a finite number > 0, got \(o.lr)") }
         if o.warmup > o.steps { throw PipelineError.invalidOption(option: "--warmup", reason: "\(o.warmup) > steps \(o.steps)") }
-        let spec = try EncoderRegistry.spec(o.arch)
-        if case .vit(let c) = spec.architecture, o.size % c.patchSize != 0 {
-            throw PipelineError.invalidOption(option: "--size", reason: "\(o.size) is not a multiple of \(o.arch)'s patch size \(c.patchSize)")
-        }
+        if o.size < 16 || o.size > 1024 { throw PipelineError.invalidOption(option: "--size", reason: "must be 16…1024 pixels, got \(o.size)") }
+        if !(o.weightDecay >= 0 && o.weightDecay.isFinite) { throw PipelineError.invalidOption(option: "--weight-decay", reason: "must be a finite number ≥ 0, got \(o.weightDecay)") }
+        if !(o.momentum >= 0 && o.momentum <= 1) { throw PipelineError.invalidOption(option: "--momentum", reason: "must be in [0, 1], got \(o.momentum)") }
+        if !o.lesionWeight.isFinite { throw PipelineError.invalidOption(option: "--weight-w", reason: "must be a finite number, got \(o.lesionWeight)") }
+        if o.dim < 1 || o.mlpDim < 1 { throw PipelineError.invalidOption(option: o.dim < 1 ? "--dim" : "--mlp-dim", reason: "must be ≥ 1") }
+        if let c = o.clipGradient, !(c > 0 && c.isFinite) { throw PipelineError.invalidOption(option: "--clip-grad", reason: "must be a finite number > 0, got \(c)") }
+        if o.workers < 1 || o.workers > 256 { throw PipelineError.invalidOption(option: "--workers", reason: "must be 1…256, got \(o.workers)") }
+        if let w = o.warmupSteps, w < 0 { throw PipelineError.invalidOption(option: "--warmup", reason: "must be ≥ 0, got \(w)") }
+        if let s = o.stopAfter, s < 1 { throw PipelineError.invalidOption(option: "--stop-after", reason: "must be ≥ 1, got \(s)") }
+        _ = try encoderSpec(o)
+        // Two augmented views of every slice, float32, 3 channels, plus the activations (bounded below
+        // by the views themselves): refuse a batch × size that cannot fit the available memory.
+        try MemoryBudget.check(bytes: MemoryBudget.product(2, o.batch, 3, o.size, o.size, 4, 8), what: "--batch \(o.batch) × --size \(o.size) (two views, activations)", option: "--batch")
     }
 
     /// The data-parallel metadata written to `run.json`.
@@ -216,7 +251,7 @@ public enum Pretrain {
         let local = o.batch / world
         let samples = try Self.samples(o)
         let out = URL(fileURLWithPath: o.out)
-        if isRoot { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) }
+        if isRoot { try AtomicFile.createFolder(out) }
         let checkpointURL = out.appendingPathComponent("checkpoint.safetensors")
         let lossURL = out.appendingPathComponent("loss.csv")
         let configJSON = String(decoding: try JSONEncoder.sorted.encode(o), as: UTF8.self)
@@ -346,7 +381,7 @@ public enum Pretrain {
         guard steps.count == losses.count, !steps.isEmpty else { return }
         var plot = SVGPlot(title: title, xLabel: "step", yLabel: "loss")
         plot.add(x: steps, y: losses, label: "loss")
-        try AtomicFile.write(Data(plot.svg.utf8), to: url)
+        try plot.write(to: url)
     }
 }
 

@@ -16,7 +16,8 @@ public enum Kernels {
         y = y * r + 1.6666665459e-1
         y = y * r + 5.0000001201e-1
         y = y * (r * r) + r + 1
-        let pow2 = Float(bitPattern: UInt32(bitPattern: Int32(fx) &+ 127) << 23)
+        // NaN in, NaN out (never a trap converting NaN to Int32: one NaN feature used to abort the run).
+        let pow2 = Float(bitPattern: UInt32(bitPattern: Int32(fx.isNaN ? 0 : fx) &+ 127) << 23)
         var out = y * pow2
         if x0 < -87.3 { out = 0 }
         if x0 > 88.7 { out = .infinity }
