@@ -80,7 +80,7 @@ struct ExtractCommand: ParsableCommand {
         if let s = inputSize, s < 16 || s > 4096 { throw ValidationError("--input-size must be 16…4096 pixels, got \(s)") }
         if let s = size, s < 1 || s > 8192 { throw ValidationError("--size must be 1…8192 pixels, got \(s)") }
         if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be 1…1024, got \(t)") }
-        do { _ = try Shard.parse(shard) } catch { throw ValidationError("\(error)") }
+        do { _ = try Shard.resolve(shard) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {

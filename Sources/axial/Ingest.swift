@@ -46,7 +46,7 @@ struct Ingest: ParsableCommand {
 
     func validate() throws {
         if let s = size, s < 1 || s > 8192 { throw ValidationError("--size must be 1…8192 pixels, got \(s)") }
-        do { _ = try Shard.parse(shard) } catch { throw ValidationError("\(error)") }
+        do { _ = try Shard.resolve(shard) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
