@@ -202,16 +202,18 @@ public enum DICOMValidate {
             }
         }
 
-        /// After native PixelData: elements (padding, private tags) are read by GDCM too, which
-        /// allocates whatever length a damaged one declares. Each is stepped over the way GDCM reads
-        /// it (an unknown VR with a 4-byte length, as GDCM does; all-zero padding has length 0); a
-        /// header cut by the end of the file or a length past it is refused.
+        /// After native PixelData: GDCM reads what follows too, and on anything it cannot parse it
+        /// retries the whole file in other encodings (16-bit VR lengths, implicit VR), allocating
+        /// gigabytes on the way, or allocates whatever length a damaged element declares. So what
+        /// follows the pixels must be all-zero padding or well-formed elements (a known VR, the value
+        /// inside the file); anything else is refused.
         func walkTrailing(from start: Int) throws(Refusal) {
             var i = start
             while i < b.count {
+                if (i..<b.count).allSatisfy({ b[$0] == 0 }) { return }   // zero padding
+                let at = "after PixelData (7FE0,0010) at byte \(i)"
                 guard i + 8 <= b.count else {
-                    // A few stray bytes: GDCM stops there.
-                    return
+                    throw Refusal("corrupt DICOM: \(b.count - i) stray byte(s) \(at), not a DICOM element")
                 }
                 let g = u16(i, big: bigEndian), e = u16(i + 2, big: bigEndian)
                 var length: UInt32, valueStart: Int
@@ -219,8 +221,11 @@ public enum DICOMValidate {
                     length = u32(i + 4, big: bigEndian); valueStart = i + 8
                 } else {
                     let vr = String(decoding: [b[i + 4], b[i + 5]], as: UTF8.self)
-                    if longVRs.contains(vr) || !knownVRs.contains(vr) {
-                        guard i + 12 <= b.count else { return }
+                    guard knownVRs.contains(vr) else {
+                        throw Refusal("corrupt DICOM: element \(tagName(g, e)) \(at) has no valid VR (bytes \(b[i + 4]), \(b[i + 5]))")
+                    }
+                    if longVRs.contains(vr) {
+                        guard i + 12 <= b.count else { throw Refusal("corrupt DICOM: the header of \(tagName(g, e)) \(at) is cut by the end of the file") }
                         length = u32(i + 8, big: bigEndian); valueStart = i + 12
                     } else {
                         length = UInt32(u16(i + 6, big: bigEndian)); valueStart = i + 8
@@ -228,7 +233,7 @@ public enum DICOMValidate {
                 }
                 if length == 0xFFFF_FFFF { return }   // a sequence after the pixels: GDCM parses it item by item
                 guard Int(length) <= b.count - valueStart else {
-                    throw Refusal("corrupt DICOM: element \(tagName(g, e)) after PixelData (7FE0,0010) at byte \(i) declares \(length) bytes, the file ends at byte \(b.count)")
+                    throw Refusal("corrupt DICOM: element \(tagName(g, e)) \(at) declares \(length) bytes, the file ends at byte \(b.count)")
                 }
                 i = valueStart + Int(length)
             }

@@ -121,6 +121,10 @@ import Testing
         }, "unknown VR 'YK'"))
         out.append(("trailing_element_past_end", b + [0xFC, 0xFF, 0xFC, 0xFF, 0x4F, 0x42, 0, 0, 0xF0, 0xFF, 0xFF, 0x7F, 1, 2],
                     "after PixelData (7FE0,0010) at byte \(b.count) declares 2147483632 bytes"))
+        // Found by FuzzDICOM: nine bytes after the pixels that are no element; GDCM then re-read the
+        // file as 16-bit-VR and implicit, allocating ~3.4 GB over 9 s.
+        out.append(("trailing_garbage", b + [0x07, 0x61, 0x00, 0xDA, 0x02, 0xF9, 0x04, 0xD2, 0x00], "has no valid VR (bytes 2, 249)"))
+        out.append(("trailing_stray_bytes", b + [0x07, 0x61, 0x00], "3 stray byte(s) after PixelData"))
         return out
     }
 
