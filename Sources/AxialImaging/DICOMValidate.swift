@@ -31,6 +31,15 @@ public enum DICOMValidate {
     private static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
     /// Every VR of PS3.5 §6.2. GDCM reads an unknown VR with a 4-byte length, so a file whose VR
     /// bytes are damaged would have it allocate (and zero) whatever the next four bytes say.
+    /// The dictionary VR of the image-module elements GDCM reads through its typed `Attribute<>`,
+    /// which asserts (aborts the process) when an explicit-VR file gives one another VR (e.g.
+    /// RescaleSlope as IS). UN is left to GDCM, which reads it through the dictionary.
+    static let typedVRs: [UInt32: String] = [
+        0x0028_0002: "US", 0x0028_0004: "CS", 0x0028_0008: "IS", 0x0028_0010: "US", 0x0028_0011: "US",
+        0x0028_0030: "DS", 0x0028_0100: "US", 0x0028_0101: "US", 0x0028_0102: "US", 0x0028_0103: "US",
+        0x0028_1050: "DS", 0x0028_1051: "DS", 0x0028_1052: "DS", 0x0028_1053: "DS", 0x0028_1054: "LO",
+        0x0018_0050: "DS", 0x0018_0088: "DS", 0x0020_0013: "IS", 0x0020_0032: "DS", 0x0020_0037: "DS",
+    ]
     private static let knownVRs: Set<String> = longVRs.union(["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
                                                              "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"])
 
@@ -196,6 +205,9 @@ public enum DICOMValidate {
                     i = try skipUndefinedSequence(from: h.valueStart, depth: 0, explicit: explicit && h.vr != "UN")
                 } else {
                     try checkValue(h)
+                    if let vr = h.vr, vr != "UN", let expected = DICOMValidate.typedVRs[key], vr != expected {
+                        throw Refusal("corrupt DICOM header: \(tagName(h.group, h.element)) has VR \(vr), the standard's is \(expected)")
+                    }
                     if h.group == 0x0028 || h.group == 0x0018 { values[key] = (h.valueStart, Int(h.length)) }
                     i = h.valueStart + Int(h.length)
                 }

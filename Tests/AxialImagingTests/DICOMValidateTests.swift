@@ -124,6 +124,11 @@ import Testing
         // Found by FuzzDICOM: nine bytes after the pixels that are no element; GDCM then re-read the
         // file as 16-bit-VR and implicit, allocating ~3.4 GB over 9 s.
         out.append(("trailing_garbage", b + [0x07, 0x61, 0x00, 0xDA, 0x02, 0xF9, 0x04, 0xD2, 0x00], "has no valid VR (bytes 2, 249)"))
+        // Found by FuzzDICOM: RescaleSlope written as IS; GDCM's typed attribute asserts on it.
+        out.append(("slope_vr_is", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x1053 }!
+            els[i].vr = "IS"
+        }, "(0028,1053) has VR IS, the standard's is DS"))
         out.append(("trailing_stray_bytes", b + [0x07, 0x61, 0x00], "3 stray byte(s) after PixelData"))
         return out
     }
