@@ -227,22 +227,10 @@ public enum DICOMValidate {
                 guard i + 8 <= b.count else {
                     throw Refusal("corrupt DICOM: \(b.count - i) stray byte(s) \(at), not a DICOM element")
                 }
-                let g = u16(i, big: bigEndian), e = u16(i + 2, big: bigEndian)
-                var length: UInt32, valueStart: Int
-                if g == 0xFFFE || !explicit {
-                    length = u32(i + 4, big: bigEndian); valueStart = i + 8
-                } else {
-                    let vr = String(decoding: [b[i + 4], b[i + 5]], as: UTF8.self)
-                    guard knownVRs.contains(vr) else {
-                        throw Refusal("corrupt DICOM: element \(tagName(g, e)) \(at) has no valid VR (bytes \(b[i + 4]), \(b[i + 5]))")
-                    }
-                    if longVRs.contains(vr) {
-                        guard i + 12 <= b.count else { throw Refusal("corrupt DICOM: the header of \(tagName(g, e)) \(at) is cut by the end of the file") }
-                        length = u32(i + 8, big: bigEndian); valueStart = i + 12
-                    } else {
-                        length = UInt32(u16(i + 6, big: bigEndian)); valueStart = i + 8
-                    }
-                }
+                // The same element header the dataset walk reads (refuses invalid or unknown VRs and
+                // headers cut by the end of the file).
+                let h = try header(at: i, explicit: explicit, big: bigEndian)
+                let g = h.group, e = h.element, length = h.length, valueStart = h.valueStart
                 if length == 0xFFFF_FFFF { return }   // a sequence after the pixels: GDCM parses it item by item
                 guard Int(length) <= b.count - valueStart else {
                     throw Refusal("corrupt DICOM: element \(tagName(g, e)) \(at) declares \(length) bytes, the file ends at byte \(b.count)")
