@@ -108,6 +108,7 @@ struct DeployCommand: ParsableCommand {
     @Option(help: .path("PsPG zero-shot: file of class names, one per line, scored instead of the trained classes through the model's text tower (labels from --table columns named as the classes).")) var classes: String?
     @Option(help: .path("PsPG zero-shot: the text tower checkpoint (default: the path recorded at training; its sha256 must match).")) var textWeights: String?
     @Option(help: .path("PsPG zero-shot + biomedclip: the WordPiece vocab.txt (default: the recorded path).")) var textVocab: String?
+    @Option(help: .path("PsPG zero-shot: embeddings of the --classes names (safetensors: one [E] tensor per name or id, or embeddings [C, E]) instead of the text tower.")) var classEmbeddings: String?
 
     func run() throws {
         var o = DeployOptions(models: models.map { URL(fileURLWithPath: $0) }, features: URL(fileURLWithPath: features), out: URL(fileURLWithPath: out))
@@ -115,6 +116,11 @@ struct DeployCommand: ParsableCommand {
         o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
         o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
         o.classes = classes.map { URL(fileURLWithPath: $0) }
+        o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }
+        if o.classes == nil && o.classEmbeddings != nil {
+            FileHandle.standardError.write(Data("error: --class-embeddings needs --classes (the names they embed)\n".utf8))
+            throw ExitCode(1)
+        }
         o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }; o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }
         do { try AxialPipeline.Deploy.run(o) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -157,5 +157,21 @@ import Testing
         do { _ = try deploy("notower", classes: "liver\n", models: plain.out); Issue.record("model without a text tower accepted") } catch {
             #expect("\(error)".contains("no text tower"), "\(error)")
         }
+        // ... which takes the names' embeddings from a file instead (--class-embeddings), of the head's width.
+        let head = try CrossVal.readModel(plain.out.appendingPathComponent("fold-0/model.safetensors")).head as! PsPGHead
+        let e = head.config.embeddingDimension
+        var g3 = RandomGenerator(seed: 4)
+        let embURL = dir.appendingPathComponent("emb.safetensors"), badURL = dir.appendingPathComponent("emb-bad.safetensors")
+        try SafeTensors.write(["heart": Tensor.normal([e], generator: &g3), "spleen": Tensor.normal([e], generator: &g3)], metadata: [:], to: embURL)
+        try SafeTensors.write(["heart": Tensor.normal([e + 1], generator: &g3), "spleen": Tensor.normal([e + 1], generator: &g3)], metadata: [:], to: badURL)
+        let f = dir.appendingPathComponent("emb-names.txt")
+        try "heart\nspleen\n".write(to: f, atomically: true, encoding: .utf8)
+        var d = DeployOptions(models: [plain.out], features: features, out: dir.appendingPathComponent("emb"))
+        d.intervalResamples = 0; d.log = { _ in }; d.classes = f; d.classEmbeddings = embURL
+        try Deploy.run(d)
+        let byFile = try Self.scores(dir.appendingPathComponent("emb"))
+        #expect(byFile.count == cohort.patients.count && byFile.values.allSatisfy { $0.values.allSatisfy(\.isFinite) && Set($0.keys) == ["heart", "spleen"] })
+        d.classEmbeddings = badURL; d.out = dir.appendingPathComponent("emb-bad")
+        do { try Deploy.run(d); Issue.record("mis-sized embeddings accepted") } catch { #expect("\(error)".contains("emb-bad"), "\(error)") }
     }
 }

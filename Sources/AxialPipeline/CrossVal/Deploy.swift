@@ -25,6 +25,8 @@ public struct DeployOptions: Sendable {
     public var classes: URL? = nil
     public var textWeights: URL? = nil
     public var textVocabulary: URL? = nil
+    /// Zero-shot with given embeddings (`classEmbeddings` file: a tensor per class name) instead of the text tower.
+    public var classEmbeddings: URL? = nil
     public var log: @Sendable (String) -> Void = { print($0) }
     public init(models: [URL], features: URL, out: URL) { self.models = models; self.features = features; self.out = out }
 }
@@ -55,7 +57,8 @@ public enum Deploy {
     public static func run(_ o: DeployOptions) throws -> (task: TaskSpec, patients: Int, models: Int) {
         let files = try modelFiles(o.models)
         let trained = try files.map(CrossVal.readModel)
-        let models = try o.classes.map { try ZeroShot.rebind(trained, classes: $0, textWeights: o.textWeights, textVocabulary: o.textVocabulary) } ?? trained
+        let models = try o.classes.map { try ZeroShot.rebind(trained, classes: $0, textWeights: o.textWeights, textVocabulary: o.textVocabulary,
+                                                           embeddings: o.classEmbeddings) } ?? trained
         let first = models[0]
         for m in models.dropFirst() {
             guard m.task.classes == first.task.classes, m.task.kind == first.task.kind else {

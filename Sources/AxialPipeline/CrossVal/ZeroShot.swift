@@ -47,8 +47,12 @@ public enum ZeroShot {
     /// `models` rebound to the class names of `classes` (one per line, blank lines skipped; an
     /// empty list or a repeated name is an error naming the file and line). Each model must be a
     /// PsPG model trained with `--text-encoder`. `textWeights` / `textVocabulary` override the
-    /// recorded paths (the checkpoint must have the recorded SHA-256).
-    public static func rebind(_ models: [MILModel], classes: URL, textWeights: URL? = nil, textVocabulary: URL? = nil) throws -> [MILModel] {
+    /// recorded paths (the checkpoint must have the recorded SHA-256). With `embeddings` (a
+    /// safetensors file with one [E] tensor per class name or id, or `embeddings` [C, E], as
+    /// crossval's `--class-embeddings`) the names' embeddings come from that file instead, and no
+    /// text tower is needed (embeddings that carry meaning made by other means).
+    public static func rebind(_ models: [MILModel], classes: URL, textWeights: URL? = nil, textVocabulary: URL? = nil,
+                              embeddings: URL? = nil) throws -> [MILModel] {
         let names = try ClassifyData.loadClasses(classes.path)
         let (task, yaml) = try task(names: names, trained: models[0].task, file: classes)
         var encoders: [String: ClassNameEncoder] = [:]
@@ -56,6 +60,16 @@ public enum ZeroShot {
             let path = model.url?.path ?? "model"
             guard let head = model.head as? PsPGHead else {
                 throw MILError.model(path: path, reason: "is a \(model.head.config.kind.rawValue) model; --classes (zero-shot class names) needs a PsPG model (crossval --head pspg)")
+            }
+            if let embeddings {
+                var m = model
+                let e = try ClassEmbeddings.load(task: task, file: embeddings, dimension: head.config.embeddingDimension)
+                guard e.shape == [names.count, head.config.embeddingDimension] else {
+                    throw MILError.model(path: embeddings.path, reason: "class embeddings \(e.shape), \(path) needs [\(names.count), \(head.config.embeddingDimension)]")
+                }
+                m.head = head.withClassEmbeddings(e)
+                m.task = task; m.taskYAML = yaml
+                return m
             }
             guard let record = model.textTower else {
                 throw MILError.model(path: path, reason: "has no text tower: its class embeddings came from --class-embeddings or stand-in vectors, so new class names cannot be embedded; train with --text-encoder … --text-weights … for --classes")
