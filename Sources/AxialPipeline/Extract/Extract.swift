@@ -36,6 +36,9 @@ public struct ExtractOptions: Sendable {
     /// Also write a CLAM-layout copy of every patient's features to `<clamCopy>/h5_files/<patient>.h5`
     /// (`features` + `coords`, see `FeatureStore.writeCLAM`); nil: none.
     public var clamCopy: URL? = nil
+    /// `--adapters RUN/adapters.safetensors`: adapted slice embeddings (`CLIPAdaptedEncoder`,
+    /// ExtractAdapters.swift) instead of the tower's pooled embedding; nil: none.
+    public var adapters: URL? = nil
 
     public init(input: URL, output: URL, encoder: String, weights: URL? = nil, seed: UInt64 = 0, batchSize: Int = 32,
                 precision: FeaturePrecision = .float32, shard: Shard = .all, windows: [String]? = nil, progress: Progress.Style? = nil,
@@ -192,8 +195,8 @@ public enum Extract {
         }
 
         // Model and provenance.
-        let model = try EncoderRegistry.load(o.encoder, weights: o.weights, seed: o.seed, inputSize: o.inputSize)
-        let sha = try o.weights.map { try SHA256.hex(fileAt: $0) } ?? "random-init-seed-\(o.seed)"
+        let tower = try EncoderRegistry.load(o.encoder, weights: o.weights, seed: o.seed, inputSize: o.inputSize)
+        let (model, sha, adaptedFeature) = try adaptedEncoder(tower, towerSHA: try o.weights.map { try SHA256.hex(fileAt: $0) } ?? "random-init-seed-\(o.seed)", o)
         let pre = preprocess(for: spec)
         let preJSON = try String(decoding: JSONSerialization.data(withJSONObject: [
             "resize_shorter_side": { if case .shorterSide(let s) = pre.resize { return s } else { return 0 } }(),
@@ -201,7 +204,7 @@ public enum Extract {
             "crop_pct": spec.preprocessing.cropPct,
             "input": fromVolumes ? "HU volume → window (+ resize \(o.size.map(String.init) ?? "none")) → 8-bit → RGB (gray replicated) → [0, 1]"
                 : "8-bit PNG → RGB (gray replicated) → [0, 1]",
-            "feature": "encode (timm forward_head pre_logits)", "batch": o.batchSize,
+            "feature": o.adapters == nil ? "encode (timm forward_head pre_logits)" : adaptedFeature, "batch": o.batchSize,
         ] as [String: Any], options: [.sortedKeys]), as: UTF8.self)
 
         try AtomicFile.createFolder(o.output)
