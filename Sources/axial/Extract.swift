@@ -67,6 +67,9 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(name: .customLong("clam-copy"), help: .path("Also write a CLAM-layout copy of each patient's features to <dir>/h5_files/<patient>.h5 (features + coords = slice index, z mm)."))
     var clamCopy: String?
+    @Option(help: .path("CLIP encoders: adapters.safetensors of an `axial anomaly train` run (run.json beside it is checked): store adapted embeddings, per level the mean over patches of the seg then det adapter bottleneck tokens, concatenated (2·levels·bottleneck values)."))
+    var adapters: String?
+
     @Option(name: .customLong("nonfinite-voxels"), help: "DICOM / NIfTI input: NaN / Inf NIfTI voxels refuse the patient (refuse) or are read as −1024 HU (warn).")
     var nonFiniteVoxels: NIfTIReader.NonFinitePolicy = .refuse
 
@@ -98,6 +101,7 @@ struct ExtractCommand: ParsableCommand {
                 readers: [DICOMReader(), NIfTIReader(nonFiniteVoxels: nonFiniteVoxels)], inputSize: inputSize)
             options.clamCopy = clamCopy.map { URL(fileURLWithPath: $0) }
             options.tokens = tokens
+            options.adapters = adapters.map { URL(fileURLWithPath: $0) }
             let summary = try Extract.run(options)
             print(summary.text)
             if !quiet { print("extract: time: \(summary.timing.text)") }

@@ -3,6 +3,8 @@ import AxialImaging
 import AxialPipeline
 import Foundation
 
+extension MaskValues: ExpressibleByArgument {}
+
 /// `axial ingest <input-root> --out <dir>`: DICOM / NIfTI → windowed 8-bit PNG slices + manifest.csv.
 struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +43,12 @@ struct Ingest: ParsableCommand {
     @Option(name: .customLong("nonfinite-voxels"), help: "NIfTI NaN / Inf voxels: refuse (the series fails) or warn (read as −1024 HU).")
     var nonFiniteVoxels: NIfTIReader.NonFinitePolicy = .refuse
 
+    @Option(help: .path("Folder of label volumes (NIfTI, on the series' grid) named <series UID or patient ID>.nii[.gz]; written as <slice>_mask.png beside the slices, plus masks.csv."))
+    var masks: String?
+
+    @Option(name: .customLong("mask-values"), help: "Mask PNG values: binary (non-zero label → 255) or labels (the integer label, 0…255).")
+    var maskValues: MaskValues = .binary
+
     @Flag(help: "No progress output (the summary is still printed).")
     var quiet = false
 
@@ -57,7 +65,8 @@ struct Ingest: ParsableCommand {
                 input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: out),
                 windows: try CTWindow.parseList(windows, presets: presets), channels: channels, size: size,
                 shard: try Shard.resolve(shard), readers: [DICOMReader(), NIfTIReader(nonFiniteVoxels: nonFiniteVoxels)],
-                progress: quiet ? .quiet : nil)
+                progress: quiet ? .quiet : nil,
+                masks: masks.map { IngestMasks(folder: URL(fileURLWithPath: $0), values: maskValues) })
             let summary = try AxialPipeline.Ingest.run(options)
             print(summary.text)
             if summary.seriesFound == 0 {

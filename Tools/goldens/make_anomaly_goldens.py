@@ -30,6 +30,8 @@ reference computation below is written from the facts of the two public reposito
   (smooth 1) on channel 1, and for det BCE-with-logits on logit(score) with score the level's mean
   patch probability (the reference passes the probability itself to BCEWithLogits [Q]); seg + det.
 - one Adam step, betas (0.5, 0.999): adapters lr 1e-4, prompt context lr 1e-3 (two groups).
+- adapted slice embedding (`axial extract --adapters`): per level [mean over patches of the seg
+  tokens, mean of the det tokens], levels concatenated → [B, 2·levels·bottleneck].
 
     python Tools/goldens/make_anomaly_goldens.py → Tests/AxialModelsTests/Fixtures/anomaly.safetensors
 """
@@ -280,6 +282,8 @@ out["text.learned"] = t_learned
 for k, (s, d) in enumerate(zip(seg, det)):
     out[f"seg_tokens.{k}"] = s
     out[f"det_tokens.{k}"] = d
+# `axial extract --adapters` (CLIPAdaptedEncoder): per level mean over patch tokens of seg, then det; levels concatenated
+out["adapted_embedding"] = torch.cat([torch.cat([s.mean(dim=1), d.mean(dim=1)], dim=1) for s, d in zip(seg, det)], dim=1)
 with torch.no_grad():
     for name, T in (("learned", t_learned), ("templates", t_templates)):
         out[f"map.{name}"] = seg_map(seg, T)

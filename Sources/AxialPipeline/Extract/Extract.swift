@@ -38,6 +38,9 @@ public struct ExtractOptions: Sendable {
     public var clamCopy: URL? = nil
     /// `--tokens`: pooled vectors only, or also the dense tokens per slice (`ExtractDense.swift`).
     public var tokens: ExtractTokens = .pooled
+    /// `--adapters RUN/adapters.safetensors`: adapted slice embeddings (`CLIPAdaptedEncoder`,
+    /// ExtractAdapters.swift) instead of the tower's pooled embedding; nil: none.
+    public var adapters: URL? = nil
 
     public init(input: URL, output: URL, encoder: String, weights: URL? = nil, seed: UInt64 = 0, batchSize: Int = 32,
                 precision: FeaturePrecision = .float32, shard: Shard = .all, windows: [String]? = nil, progress: Progress.Style? = nil,
@@ -195,9 +198,12 @@ public enum Extract {
         }
 
         // Model and provenance.
-        let model = try EncoderRegistry.load(o.encoder, weights: o.weights, seed: o.seed, inputSize: o.inputSize)
-        let dense = try denseModel(o, model)
-        let sha = try o.weights.map { try SHA256.hex(fileAt: $0) } ?? "random-init-seed-\(o.seed)"
+        let tower = try EncoderRegistry.load(o.encoder, weights: o.weights, seed: o.seed, inputSize: o.inputSize)
+        if o.tokens == .dense && o.adapters != nil {
+            throw PipelineError.invalidOption(option: "--tokens", reason: "dense tokens come from a CLIP RN50 tower and adapters from a CLIP ViT; use one of --tokens dense and --adapters")
+        }
+        let dense = try denseModel(o, tower)
+        let (model, sha, adaptedFeature) = try adaptedEncoder(tower, towerSHA: try o.weights.map { try SHA256.hex(fileAt: $0) } ?? "random-init-seed-\(o.seed)", o)
         let pre = preprocess(for: spec)
         var preObject: [String: Any] = [
             "resize_shorter_side": { if case .shorterSide(let s) = pre.resize { return s } else { return 0 } }(),
@@ -205,7 +211,7 @@ public enum Extract {
             "crop_pct": spec.preprocessing.cropPct,
             "input": fromVolumes ? "HU volume → window (+ resize \(o.size.map(String.init) ?? "none")) → 8-bit → RGB (gray replicated) → [0, 1]"
                 : "8-bit PNG → RGB (gray replicated) → [0, 1]",
-            "feature": "encode (timm forward_head pre_logits)", "batch": o.batchSize,
+            "feature": o.adapters == nil ? "encode (timm forward_head pre_logits)" : adaptedFeature, "batch": o.batchSize,
         ]
         if let dense { preObject["tokens"] = tokensDescription(dense) }
         let preJSON = try String(decoding: JSONSerialization.data(withJSONObject: preObject, options: [.sortedKeys]), as: UTF8.self)

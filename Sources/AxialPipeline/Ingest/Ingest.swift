@@ -41,6 +41,8 @@ public enum Ingest {
         public var seriesOtherShards = 0
         public var slices = 0
         public var images = 0
+        /// Series ingested with a mask (`--masks`).
+        public var seriesWithMasks = 0
         public var problems: [InputProblem] = []
         public var warnings: [String] = []
         public var seconds = 0.0
@@ -72,6 +74,7 @@ public enum Ingest {
                     + (seconds > 0 && slices > 0 ? String(format: " (%.1f slices/s)", Double(slices) / seconds) : ""),
                 "ingest: manifest \(manifest.path)",
             ]
+            if seriesWithMasks > 0 { lines.append("ingest: \(seriesWithMasks) series with mask PNGs (<slice>_mask.png, masks.csv)") }
             if !problems.isEmpty { lines.append("ingest: \(problems.count) input problem(s) listed in \(errors.path)") }
             for w in warnings.prefix(10) { lines.append("ingest: warning: \(w)") }
             if warnings.count > 10 { lines.append("ingest: … and \(warnings.count - 10) more warnings") }
@@ -125,13 +128,29 @@ public enum Ingest {
             try problemLog.record(scanProblems)
             summary.problems += scanProblems
         }
+        // --masks: mask files are never CT series; match the rest to series (IngestMasks).
+        var maskOf: [Int: String] = [:]
+        if let masks = options.masks {
+            let root = masks.folder.standardizedFileURL.resolvingSymlinksInPath().path + "/"
+            let keep = series.indices.filter { i in
+                !series[i].files.allSatisfy { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path.hasPrefix(root) }
+            }
+            series = keep.map { series[$0] }; owners = keep.map { owners[$0] }
+            let (files, listProblems) = try masks.listFiles()
+            let (matched, matchProblems) = IngestMasks.match(series: series, files: files)
+            maskOf = matched
+            if options.shard.index == 0 {
+                try problemLog.record(listProblems + matchProblems)
+                summary.problems += listProblems + matchProblems
+            }
+        }
         summary.seriesFound = series.count
 
         // Patient IDs that sanitise to the same folder name are refused (all of them, every shard alike).
         let clashes = patientStemCollisions(series.map(\.patientID))
 
         // This shard's series that are not already complete with the same settings.
-        var todo: [(SeriesInfo, Int)] = []
+        var todo: [(SeriesInfo, Int, String?, String)] = []
         for (i, s) in series.enumerated() {
             guard options.shard.contains(patientID: s.patientID) else { summary.seriesOtherShards += 1; continue }
             if let clash = clashes[patientFileStem(s.patientID)] {
@@ -142,8 +161,18 @@ public enum Ingest {
                 continue
             }
             let folder = seriesFolder(out, s.patientID, s.seriesUID)
-            if isComplete(folder, fingerprint: options.settingsFingerprint) { summary.seriesSkipped += 1; continue }
-            todo.append((s, owners[i]))
+            var maskSHA: String? = nil
+            if let m = maskOf[i] {
+                do { maskSHA = SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: m))) } catch {
+                    let p = InputProblem(path: m, reason: "mask: cannot read: \(error.localizedDescription)")
+                    try problemLog.record([p])
+                    summary.seriesFailed += 1; summary.problems.append(p)
+                    continue
+                }
+            }
+            let fingerprint = options.settingsFingerprint(maskSHA256: maskSHA)
+            if isComplete(folder, fingerprint: fingerprint) { summary.seriesSkipped += 1; continue }
+            todo.append((s, owners[i], maskOf[i], fingerprint))
         }
 
         let progress = Progress(label: "ingest", total: todo.reduce(0) { $0 + max($1.0.files.count, 1) },
@@ -157,8 +186,8 @@ public enum Ingest {
         DispatchQueue.concurrentPerform(iterations: width) { worker in
             var k = worker
             while k < jobs.count {
-                let (info, reader) = jobs[k]
-                let r = ingestSeries(info, reader: options.readers[reader], options: options, lock: lock,
+                let (info, reader, mask, fingerprint) = jobs[k]
+                let r = ingestSeries(info, reader: options.readers[reader], mask: mask, fingerprint: fingerprint, options: options, lock: lock,
                                      problems: problemLog, progress: progress)
                 resultLock.lock(); results.append(r); resultLock.unlock()
                 k += width
@@ -168,8 +197,9 @@ public enum Ingest {
 
         for r in results {
             switch r {
-            case .done(let slices, let images, let warnings):
+            case .done(let slices, let images, let warnings, let masked):
                 summary.seriesIngested += 1; summary.slices += slices; summary.images += images
+                if masked { summary.seriesWithMasks += 1 }
                 summary.warnings += warnings
             case .failed(let problem):
                 summary.seriesFailed += 1; summary.problems.append(problem)
@@ -181,7 +211,7 @@ public enum Ingest {
     }
 
     enum SeriesResult: Sendable {
-        case done(slices: Int, images: Int, warnings: [String])
+        case done(slices: Int, images: Int, warnings: [String], masked: Bool)
         case failed(InputProblem)
     }
 
@@ -203,7 +233,7 @@ public enum Ingest {
         String(format: "%04d_", k) + sanitizedName(label) + ".png"
     }
 
-    private static func ingestSeries(_ info: SeriesInfo, reader: any VolumeReader, options: IngestOptions,
+    private static func ingestSeries(_ info: SeriesInfo, reader: any VolumeReader, mask: String?, fingerprint: String, options: IngestOptions,
                                      lock: FolderLock, problems: ProblemLog, progress: Progress) -> SeriesResult {
         let estimated = max(info.files.count, 1)
         // HU windows mean nothing for MR, PET, … : only CT series (or a missing Modality) are ingested.
@@ -232,10 +262,21 @@ public enum Ingest {
             try? problems.record([p])
             return .failed(p)
         }
+        // The mask is read and checked against the volume's grid before anything is written.
+        var labels: (path: String, values: [UInt8])? = nil
+        if let path = mask, let m = options.masks {
+            do { labels = (path, try m.read(path, for: volume)) } catch {
+                let p = InputProblem(path: path, reason: "series \(info.seriesUID): \(error)")
+                try? problems.record([p])
+                progress.addTotal(-volume.depth)
+                progress.message("ingest: failed \(p.path): \(p.reason)")
+                return .failed(p)
+            }
+        }
         do {
-            let (slices, images) = try writeSeries(volume, info: info, options: options, lock: lock, progress: progress)
+            let (slices, images) = try writeSeries(volume, info: info, mask: labels, fingerprint: fingerprint, options: options, lock: lock, progress: progress)
             let warnings = volume.warnings.map { "series \(info.seriesUID) (patient \(info.patientID)): \($0)" }
-            return .done(slices: slices, images: images, warnings: warnings)
+            return .done(slices: slices, images: images, warnings: warnings, masked: labels != nil)
         } catch {
             let p = InputProblem(path: info.files.first ?? options.input.path,
                                  reason: "series \(info.seriesUID): cannot write output: \(error)")
@@ -260,7 +301,8 @@ public enum Ingest {
     }
 
     /// Renders all slices into a temporary folder, then commits it. Returns (slices, images).
-    private static func writeSeries(_ volume: Volume, info: SeriesInfo, options: IngestOptions, lock: FolderLock,
+    private static func writeSeries(_ volume: Volume, info: SeriesInfo, mask: (path: String, values: [UInt8])?,
+                                    fingerprint: String, options: IngestOptions, lock: FolderLock,
                                     progress: Progress) throws -> (Int, Int) {
         let out = options.output
         let final = seriesFolder(out, info.patientID, info.seriesUID)
@@ -283,6 +325,10 @@ public enum Ingest {
                     for (image, label) in zip(images, labels) {
                         try PNG.writeInPlace(image, to: temporary.appendingPathComponent(imageName(k, label)), fast: options.fastPNG)
                     }
+                    if let m = mask {
+                        let image = IngestMasks.slice(m.values, width: volume.width, height: volume.height, k, size: options.size)
+                        try PNG.writeInPlace(image, to: temporary.appendingPathComponent(IngestMasks.pngName(k)), fast: options.fastPNG)
+                    }
                     progress.advance()
                 } catch {
                     failures.record(error)
@@ -302,9 +348,13 @@ public enum Ingest {
                 }
             }
             try CSVTable(header: manifestHeader, rows: rows).write(to: temporary.appendingPathComponent("slices.csv"))
+            if let m = mask {
+                try IngestMasks.csv(m.values, volume: volume, size: options.size, folder: relativeFolder)
+                    .write(to: temporary.appendingPathComponent(IngestMasks.csvName))
+            }
             try SeriesInfoFile(volume, windows: options.windows, channels: options.channels, size: options.size)
                 .write(to: temporary.appendingPathComponent(SeriesInfoFile.name))
-            try AtomicFile.write(Data(options.settingsFingerprint.utf8), to: temporary.appendingPathComponent(".complete"))
+            try AtomicFile.write(Data(fingerprint.utf8), to: temporary.appendingPathComponent(".complete"))
 
             try lock.locked {
                 if FileManager.default.fileExists(atPath: final.path) {

@@ -1,4 +1,5 @@
 import AxialImaging
+import AxialStore
 import Foundation
 import Yams
 
@@ -139,21 +140,30 @@ public struct IngestOptions: Sendable {
     public var progress: Progress.Style?
     /// zlib speed over size for PNGs.
     public var fastPNG: Bool
+    /// `--masks`: label volumes cut into `<slice>_mask.png` beside the images (`IngestMasks`).
+    public var masks: IngestMasks?
 
     /// DICOM (GDCM) and NIfTI (libnifti2): what `axial ingest` uses.
     public static var defaultReaders: [any VolumeReader] { [DICOMReader(), NIfTIReader()] }
 
     public init(input: URL, output: URL, windows: [CTWindow] = [CTWindow.presets[0]], channels: ChannelMode = .separate,
                 size: Int? = nil, shard: Shard = .all, readers: [any VolumeReader] = IngestOptions.defaultReaders, progress: Progress.Style? = nil,
-                fastPNG: Bool = true) {
+                fastPNG: Bool = true, masks: IngestMasks? = nil) {
         self.input = input; self.output = output; self.windows = windows; self.channels = channels
         self.size = size; self.shard = shard; self.readers = readers; self.progress = progress; self.fastPNG = fastPNG
+        self.masks = masks
     }
 
     /// What a series' `.complete` marker records: a series is redone when these change.
     var settingsFingerprint: String {
         let w = windows.map { "\($0.name)=W\($0.width)/L\($0.level)" }.joined(separator: ",")
         return "axial-ingest v1 windows=\(w) channels=\(channels.rawValue) size=\(size.map(String.init) ?? "native")\n"
+    }
+
+    /// The `.complete` settings of a series with a mask (its SHA-256); without one, `settingsFingerprint`.
+    func settingsFingerprint(maskSHA256: String?) -> String {
+        guard let sha = maskSHA256, let m = masks else { return settingsFingerprint }
+        return settingsFingerprint + "mask sha256=\(sha) values=\(m.values.rawValue)\n"
     }
 
     func validate() throws {
@@ -164,6 +174,12 @@ public struct IngestOptions: Sendable {
         }
         if let s = size, s < 1 || s > 8192 {
             throw PipelineError.invalidOption(option: "--size", reason: "must be 1…8192, got \(s)")
+        }
+        if masks != nil {
+            let labels = channels == .separate ? windows.map(\.name) : [windows.map(\.name).joined(separator: "+")]
+            if labels.contains(where: { sanitizedName($0) == "mask" }) {
+                throw PipelineError.invalidOption(option: "--windows", reason: "a window named 'mask' would share its file names with --masks' <slice>_mask.png")
+            }
         }
         guard !readers.isEmpty else { throw PipelineError.invalidOption(option: "readers", reason: "no volume readers") }
     }
