@@ -71,6 +71,25 @@ func expectSegClose(_ a: Tensor, _ b: Tensor, _ tol: Float = 1e-4, _ what: Strin
         expectSegClose(noMask, f["text.logits"], 1e-4, "logits without attention mask")
     }
 
+    /// Prompts padded past the last EOT (transformers pads to 77) are cut before the text tower
+    /// (`trimmedForPooling`): the logits stay transformers' (the fixture's 7-token run), with and without adapters.
+    @Test func paddingAfterTheLastEOTIsCut() throws {
+        let (m, f) = try reference()
+        let ids = f["ids"], mask = f["attention_mask"], B = ids.shape[0], L = ids.shape[1], P = 12
+        var pid = [Float](repeating: 1, count: B * P), pmask = [Float](repeating: 0, count: B * P)
+        for b in 0..<B { for j in 0..<L { pid[b * P + j] = ids.scalars[b * L + j]; pmask[b * P + j] = mask.scalars[b * L + j] } }
+        let padded = Tensor(shape: [B, P], scalars: pid), paddedMask = Tensor(shape: [B, P], scalars: pmask)
+        let cut = m.clip.textModel.trimmedForPooling(padded, attentionMask: paddedMask)
+        #expect(cut.ids.shape == [B, L] && cut.ids.scalars == ids.scalars && cut.attentionMask?.scalars == mask.scalars)
+        let logits = withNoGrad { m(f["pixels"], condition: .text(ids: padded, attentionMask: paddedMask)) }
+        expectSegClose(logits, f["text.logits"], 1e-4, "logits of the padded prompts")
+        var g = RandomGenerator(seed: 5)
+        let dense = VLSMCLIPSeg(m, options: .init(kind: .dense, dim: 8), generator: &g)
+        let a = withNoGrad { dense(f["pixels"], ids: ids, attentionMask: mask) }
+        let b = withNoGrad { dense(f["pixels"], ids: padded, attentionMask: paddedMask) }
+        expectSegClose(b, a, 1e-5, "dense-adapter logits, padded vs unpadded prompts")
+    }
+
     @Test func imagePromptAndGivenEmbedding() throws {
         let (m, f) = try reference()
         let logits = withNoGrad { m(f["pixels"], condition: .image(f["cond_pixels"])) }

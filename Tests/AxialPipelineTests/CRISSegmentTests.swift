@@ -97,6 +97,38 @@ import AxialTestSupport
         #expect(SegmentStage.batches(1, size: 3, minimum: 2) == [0..<1])
     }
 
+    /// CRIS masks the words whose id is 0 out of its cross-attention (CRIS.pytorch / medvlsm:
+    /// `pad_mask = input_ids == 0`). Axial's prompt tokenizer pads with 0 (open_clip's), so the
+    /// assumption holds: a prompt batched with a longer one (zero-padded to its length) gives the same
+    /// logits as alone. transformers' CLIPTokenizer for CIDAS/clipseg-rd64-refined — what medvlsm feeds its
+    /// CRIS — pads with `<|endoftext|>` (49407), which that mask never catches: with EOT padding the
+    /// padded positions do reach the cross-attention (the control below), the reference's [Q].
+    @Test func crisPromptPaddingIsZeroAndMasked() throws {
+        let model = try PromptSegmenter(model: "cris_test", adapters: .none, weights: nil, seed: 3)
+        model.module.eval()
+        let short = "tumour", long = "a large bright round tumour in the left lower lobe of the lung"
+        let ids = model.tokenize([short, long])
+        let L = ids.shape[1], row = Array(ids.scalars[0..<L])
+        let eot = CLIPTextTransformer.eotPositions(ids)
+        #expect(eot[0] < eot[1] && eot[1] == L - 1)
+        #expect(row[(eot[0] + 1)...].allSatisfy { $0 == 0 }, "short prompt padded with \(row[(eot[0] + 1)...])")
+        let alone = model.tokenize([short])
+        #expect(alone.shape[1] == eot[0] + 1)
+        let cris = try #require(model.cris)
+        var g = RandomGenerator(seed: 11)
+        let S = model.inputSize
+        let px = Tensor.normal([1, 3, S, S], generator: &g)
+        let two = concat([px, px], axis: 0)
+        let single = withNoGrad { cris(px, ids: alone) }
+        let batched = withNoGrad { cris(two, ids: ids) }.narrow(axis: 0, start: 0, length: 1)
+        expectClose(batched, single, atol: 1e-5, rtol: 1e-4, "zero-padded prompt vs the same prompt alone")
+        // Control: the same row padded with the EOT id (transformers' CLIPTokenizer pad token) is not masked.
+        var eotPadded = ids.scalars
+        for j in (eot[0] + 1)..<L { eotPadded[j] = row[eot[0]] }
+        let leaked = withNoGrad { cris(two, ids: Tensor(shape: ids.shape, scalars: eotPadded)) }.narrow(axis: 0, start: 0, length: 1)
+        #expect(relativeError(leaked, single) > 1e-3, "EOT padding should change the logits (it is not masked)")
+    }
+
     @Test func crisRefusals() throws {
         let dir = temporaryFolder("segment-" + "cris-bad")
         defer { try? FileManager.default.removeItem(at: dir) }

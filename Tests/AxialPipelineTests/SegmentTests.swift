@@ -69,6 +69,17 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         #expect { try SegmentDataset.load(prompts: prompts, images: images, masks: masks, size: 96) } throws: { e in
             "\(e)".contains("masks/img_000.png") && "\(e)".contains("32×32") && "\(e)".contains("64×64")
         }
+        // train / test stop before writing anything: no output folder appears.
+        var o = SegmentTrainOptions(prompts: prompts, images: images, masks: masks, out: dir.appendingPathComponent("run"))
+        o.model = "clipseg_test"
+        #expect { try SegmentStage.train(o) } throws: { e in "\(e)".contains("masks/img_000.png") }
+        #expect(!FileManager.default.fileExists(atPath: o.out.path))
+        let model = try PromptSegmenter(model: "clipseg_test", adapters: .none, weights: nil, seed: 1)
+        let testOut = dir.appendingPathComponent("test")
+        #expect { try SegmentStage.test(model, prompts: prompts, images: images, masks: masks, promptKey: "p1", out: testOut) } throws: { e in
+            "\(e)".contains("masks/img_000.png")
+        }
+        #expect(!FileManager.default.fileExists(atPath: testOut.path))
         // A prompt file naming a missing image.
         var entries = try JSONSerialization.jsonObject(with: Data(contentsOf: prompts)) as! [[String: Any]]
         entries[0]["img_name"] = "nope.png"
@@ -77,6 +88,9 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         #expect { try SegmentDataset.load(prompts: bad, images: images, masks: masks, size: 96) } throws: { e in
             "\(e)".contains("images/nope.png") && "\(e)".contains("bad.json")
         }
+        o.prompts = bad
+        #expect { try SegmentStage.train(o) } throws: { e in "\(e)".contains("images/nope.png") && "\(e)".contains("bad.json") }
+        #expect(!FileManager.default.fileExists(atPath: o.out.path))
         try Data("{\"a\": 1}".utf8).write(to: bad)
         #expect { try PromptEntry.load(bad) } throws: { e in "\(e)".contains("bad.json") && "\(e)".contains("array") }
         let loaded = try PromptEntry.load(prompts)
@@ -167,6 +181,13 @@ func makeShapeSet(_ dir: URL, count: Int, size: Int = 64, seed: UInt64 = 3, mask
         let pngs = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("overlays").path)) ?? []
         let withForeground = (0..<src.depth).filter { z in labels[(z * src.width * src.height)..<((z + 1) * src.width * src.height)].contains(1) }
         #expect(pngs.count == withForeground.count)
+        // An unreadable scan: the error names it and no label file is written.
+        let junk = dir.appendingPathComponent("junk.nii")
+        try Data("not a NIfTI".utf8).write(to: junk)
+        let out2 = dir.appendingPathComponent("junk-mask.nii.gz")
+        #expect { try SegmentStage.predict(model, input: junk, prompt: "lesion", window: try CTWindow.parse("soft_tissue"), out: out2,
+                                           overlays: nil) } throws: { e in "\(e)".contains("junk.nii") }
+        #expect(!FileManager.default.fileExists(atPath: out2.path))
         // A wrong grid is refused, naming the file.
         #expect { try NIfTIWriter.writeLabels([0, 1], like: src, to: dir.appendingPathComponent("x.nii")) } throws: { e in "\(e)".contains("x.nii") }
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.nii").path))

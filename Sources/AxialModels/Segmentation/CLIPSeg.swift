@@ -337,6 +337,18 @@ public final class CLIPSegTextModel: Module {
         return Tensor(shape: [B, 1, L, L], scalars: m)
     }
 
+    /// ids (and the attention mask) cut after the last position any pooling reads — the pool position
+    /// (`poolPositions`) and the argmax id (the VLSM adapters' EOT row) of every row. Under the causal mask
+    /// later positions cannot change those rows, so pooled results are exactly those of the full length
+    /// (transformers runs all 77 positions of a padded prompt).
+    public func trimmedForPooling(_ ids: Tensor, attentionMask: Tensor?) -> (ids: Tensor, attentionMask: Tensor?) {
+        guard ids.rank == 2, ids.shape[1] > 1 else { return (ids, attentionMask) }
+        let last = max(poolPositions(ids).max() ?? 0, CLIPTextTransformer.eotPositions(ids).max() ?? 0)
+        guard last + 1 < ids.shape[1] else { return (ids, attentionMask) }
+        let cut = { (t: Tensor) in t.narrow(axis: 1, start: 0, length: last + 1) }
+        return (cut(ids), attentionMask.map { $0.shape == ids.shape ? cut($0) : $0 })
+    }
+
     /// (hidden_states [x, out₀, …], last_hidden_state after final_layer_norm, pool positions).
     public func forward(_ ids: Tensor, attentionMask: Tensor? = nil, adapters: [CLIPSegLayerAdapters] = [])
         -> (hiddenStates: [Tensor], lastHiddenState: Tensor, poolPositions: [Int]) {
@@ -374,7 +386,9 @@ public final class CLIPSegCLIP: Module {
     }
 
     /// `get_text_features(...).pooler_output`: [B, projection].
+    /// The prompt is cut after its pooled position first (`trimmedForPooling`: the same result, sooner).
     public func textFeatures(_ ids: Tensor, attentionMask: Tensor? = nil) -> Tensor {
+        let (ids, attentionMask) = textModel.trimmedForPooling(ids, attentionMask: attentionMask)
         let t = textModel.forward(ids, attentionMask: attentionMask)
         return textProjection(gatherRows(t.lastHiddenState, t.poolPositions))
     }

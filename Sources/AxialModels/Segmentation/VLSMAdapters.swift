@@ -152,6 +152,8 @@ public final class VLSMCLIPSeg: Module {
 
         // Text.
         let lAdapters = layerAdapters(lAttnAdapters, lOutAdapters)
+        // Only rows at the pool / argmax positions are read: cut the padding after them (exact, causal mask).
+        let (ids, attentionMask) = m.clip.textModel.trimmedForPooling(ids, attentionMask: attentionMask)
         let argmax = CLIPTextTransformer.eotPositions(ids)
         let text = tape(!lAdapters.isEmpty) { m.clip.textModel.forward(ids, attentionMask: attentionMask, adapters: lAdapters) }
         let pooled = gatherRows(text.lastHiddenState, options.kind == .dense ? argmax : text.poolPositions)
