@@ -27,12 +27,13 @@ struct AnomalyTrain: ParsableCommand {
             on valid/ (minus the shots), never on test/. Writes RUN/run.json, adapters.safetensors (keys \
             seg_adapters.*, det_adapters.*, prompt_learner.*), bank.safetensors, checkpoint.safetensors, training.csv.
             """)
-    @Option(help: "BMAD-layout dataset folder (<Obj>_AD).") var data: String
+    @OptionGroup var configFile: ConfigFileOption
+    @Option(help: .path("BMAD-layout dataset folder (<Obj>_AD).")) var data: String
     @Option(help: "CLIP encoder (registry name: clip_vit_l14_336_at240 as MVFA, clip_test for tests).") var encoder: String
-    @Option(help: "CLIP checkpoint (.safetensors, open_clip names).") var weights: String?
+    @Option(help: .path("CLIP checkpoint (.safetensors, open_clip names).")) var weights: String?
     @Flag(name: .customLong("random-init"), help: "Random CLIP weights from --seed (tests, demos).") var randomInit = false
     @Option(help: "K normal + K abnormal shots from valid/ (0: zero-shot, needs train/).") var shots: Int = 0
-    @Option(name: .customLong("seed-file"), help: "MVFA few-shot seed file (lines 'a-<i>: …' and 'n-<i>: …').") var seedFile: String?
+    @Option(name: .customLong("seed-file"), help: .path("MVFA few-shot seed file (lines 'a-<i>: …' and 'n-<i>: …').")) var seedFile: String?
     @Option(help: "Iteration of the seed file.") var iterate: Int = 0
     @Option(help: "Text: learned (MLA-LP prompt learner) or templates (MVFA ensemble).") var prompts: String = "learned"
     @Option(help: "Object name for the templates (default: from the folder name, e.g. Brain_AD → Brain).") var object: String?
@@ -40,7 +41,7 @@ struct AnomalyTrain: ParsableCommand {
     @Option(name: .customLong("adapter-lr"), help: "Adapter learning rate.") var adapterLR: Double = 1e-4
     @Option(name: .customLong("prompt-lr"), help: "Prompt-context learning rate.") var promptLR: Double = 1e-3
     @Option(help: "Seed (initialisation, shot choice, order).") var seed: UInt64 = 0
-    @Option(help: "Run folder.") var out: String
+    @Option(help: .path("Run folder.")) var out: String
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
     @Option(name: .customLong("stop-after"), help: ArgumentHelp("Stop after N epochs of this invocation.", visibility: .hidden)) var stopAfter: Int?
     @Flag(help: "No progress output.") var quiet = false
@@ -61,9 +62,10 @@ struct AnomalyTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Score <data>/test with a trained run: scores.csv, anomaly_maps.h5, metrics.csv (image / pixel AUROC), overlays/.")
-    @Option(help: "BMAD-layout dataset folder (<Obj>_AD).") var data: String
-    @Option(name: .customLong("run"), help: "Run folder of `axial anomaly train`.") var runFolder: String
-    @Option(help: "Output folder.") var out: String
+    @OptionGroup var configFile: ConfigFileOption
+    @Option(help: .path("BMAD-layout dataset folder (<Obj>_AD).")) var data: String
+    @Option(name: .customLong("run"), help: .path("Run folder of `axial anomaly train`.")) var runFolder: String
+    @Option(help: .path("Output folder.")) var out: String
     @Option(help: "Split to score.") var split: String = "test"
     @Flag(help: "No progress output.") var quiet = false
     func run() throws {
@@ -76,9 +78,10 @@ struct AnomalyPredict: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Score every PNG under --input with a trained run: scores.csv, anomaly_maps.h5, overlays/.")
-    @Option(help: "Folder of PNG images (searched recursively).") var input: String
-    @Option(name: .customLong("run"), help: "Run folder of `axial anomaly train`.") var runFolder: String
-    @Option(help: "Output folder.") var out: String
+    @OptionGroup var configFile: ConfigFileOption
+    @Option(help: .path("Folder of PNG images (searched recursively).")) var input: String
+    @Option(name: .customLong("run"), help: .path("Run folder of `axial anomaly train`.")) var runFolder: String
+    @Option(help: .path("Output folder.")) var out: String
     @Flag(help: "No progress output.") var quiet = false
     func run() throws {
         do { print(try AnomalyStage.predict(input: input, run: runFolder, out: out, progressStyle: quiet ? .quiet : nil)) }

@@ -27,12 +27,13 @@ struct ClassifyCommand: ParsableCommand {
                 exactly) and <out>/model.safetensors at the end. --backbone tiny is a random-init miniature \
                 (tests, demos); clip_rn50 needs --weights (open_clip / OpenAI RN50 .safetensors).
                 """)
-        @Option(help: "Training jsonl.") var train: String
-        @Option(help: "Validation jsonl (metrics after every epoch).") var val: String?
-        @Option(help: "Class names, one per line, in label order.") var classes: String
-        @Option(help: "Output folder.") var out: String
+        @OptionGroup var configFile: ConfigFileOption
+        @Option(help: .path("Training jsonl.")) var train: String
+        @Option(help: .path("Validation jsonl (metrics after every epoch).")) var val: String?
+        @Option(help: .path("Class names, one per line, in label order.")) var classes: String
+        @Option(help: .path("Output folder.")) var out: String
         @Option(help: "clip_rn50 or tiny.") var backbone = "clip_rn50"
-        @Option(help: "CLIP checkpoint (.safetensors) for clip_rn50.") var weights: String?
+        @Option(help: .path("CLIP checkpoint (.safetensors) for clip_rn50.")) var weights: String?
         @Option(help: "Prompt decoder: gru, lstm, transformer or mlp.") var decoder: String = "gru"
         @Option(name: .customLong("decoder-hidden"), help: "Decoder hidden size (default 512; tiny 16).") var decoderHidden: Int?
         @Option(name: .customLong("decoder-max-length"), help: "Pseudo-tokens per prompt (default 16; tiny 4).") var decoderMaxLength: Int?
@@ -72,11 +73,12 @@ struct ClassifyCommand: ParsableCommand {
 
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Metrics of a trained model on a labelled jsonl (metrics.json, predictions.csv).")
-        @Option(help: "model.safetensors from `axial classify train`.") var model: String
-        @Option(help: "Labelled jsonl.") var data: String
-        @Option(help: "Output folder.") var out: String
-        @Option(help: "Score these class names instead of the trained ones (one per line, in label order).") var classes: String?
-        @Option(help: "CLIP checkpoint (clip_rn50; default: the one used in training).") var weights: String?
+        @OptionGroup var configFile: ConfigFileOption
+        @Option(help: .path("model.safetensors from `axial classify train`.")) var model: String
+        @Option(help: .path("Labelled jsonl.")) var data: String
+        @Option(help: .path("Output folder.")) var out: String
+        @Option(help: .path("Score these class names instead of the trained ones (one per line, in label order).")) var classes: String?
+        @Option(help: .path("CLIP checkpoint (clip_rn50; default: the one used in training).")) var weights: String?
         @Option(help: "Images per batch.") var batch = 64
 
         func run() throws {
@@ -91,11 +93,12 @@ struct ClassifyCommand: ParsableCommand {
     struct Predict: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "P(positive) per image and class (predictions.csv); --classes scores names never seen in training.")
-        @Option(help: "model.safetensors from `axial classify train`.") var model: String
-        @Option(help: "jsonl (labels optional).") var data: String
-        @Option(help: "Output folder.") var out: String
-        @Option(help: "Class names to score (one per line; default: the trained ones).") var classes: String?
-        @Option(help: "CLIP checkpoint (clip_rn50; default: the one used in training).") var weights: String?
+        @OptionGroup var configFile: ConfigFileOption
+        @Option(help: .path("model.safetensors from `axial classify train`.")) var model: String
+        @Option(help: .path("jsonl (labels optional).")) var data: String
+        @Option(help: .path("Output folder.")) var out: String
+        @Option(help: .path("Class names to score (one per line; default: the trained ones).")) var classes: String?
+        @Option(help: .path("CLIP checkpoint (clip_rn50; default: the one used in training).")) var weights: String?
         @Option(help: "Images per batch.") var batch = 64
 
         func run() throws {

@@ -26,19 +26,40 @@ extension ArgumentHelp {
 /// integer, `Option<Float>` → number, `Flag<Bool>` → boolean, an enum → a choice) and, for strings,
 /// from the value name above.
 enum CommandSchema {
+    /// A command with a config section: its type, the parent command's name for a nested one
+    /// (`anomaly` for `axial anomaly train`, section `anomaly-train`), and the `@OptionGroup`s it
+    /// declares (reflection cannot see inside an unparsed group, so they are named here).
+    struct Entry {
+        var command: any ParsableCommand.Type
+        var parent: String? = nil
+        var groups: [any ParsableArguments.Type] = []
+    }
+
     /// The commands that have a config section, in template order.
-    static let stageCommands: [any ParsableCommand.Type] = [
-        Ingest.self, PretrainCommand.self, ExtractCommand.self, CrossValCommand.self, DeployCommand.self, Statistics.self, ReportCommand.self,
+    static let stageCommands: [Entry] = [
+        Entry(command: Ingest.self), Entry(command: PretrainCommand.self), Entry(command: ExtractCommand.self),
+        Entry(command: CrossValCommand.self), Entry(command: DeployCommand.self), Entry(command: Statistics.self),
+        Entry(command: ReportCommand.self),
+        Entry(command: AnomalyTrain.self, parent: "anomaly"), Entry(command: AnomalyTest.self, parent: "anomaly"),
+        Entry(command: AnomalyPredict.self, parent: "anomaly"),
+        Entry(command: ClassifyCommand.Train.self, parent: "classify"), Entry(command: ClassifyCommand.Test.self, parent: "classify"),
+        Entry(command: ClassifyCommand.Predict.self, parent: "classify"),
+        Entry(command: SegmentTrain.self, parent: "segment", groups: [SegmentModelOptions.self]),
+        Entry(command: SegmentTest.self, parent: "segment", groups: [SegmentModelOptions.self]),
+        Entry(command: SegmentPredict.self, parent: "segment", groups: [SegmentModelOptions.self]),
     ]
 
     static let schema = ConfigSchema(stageCommands.map { section(of: $0) })
 
     /// One command's section.
-    static func section(of command: any ParsableCommand.Type) -> ConfigSection {
+    static func section(of entry: Entry) -> ConfigSection {
+        let command = entry.command
         let dump = (try? JSONSerialization.jsonObject(with: Data(command._dumpHelp().utf8))) as? [String: Any]
         let info = dump?["command"] as? [String: Any] ?? [:]
-        let name = info["commandName"] as? String ?? command._commandName
-        let types = swiftTypes(of: command)
+        let own = info["commandName"] as? String ?? command._commandName
+        let name = entry.parent.map { "\($0)-\(own)" } ?? own
+        var types = swiftTypes(of: command)
+        for group in entry.groups { types.byName.merge(swiftTypes(of: group).byName) { current, _ in current } }
         // Positional arguments are keyed by their property name (their value name may be `path`).
         var positionalNames = types.positionals.makeIterator()
         var keys: [ConfigKey] = []
@@ -62,15 +83,18 @@ enum CommandSchema {
     }
 
     /// Long flag name → the property wrapper's Swift type (`Option<Optional<Int>>`), by reflecting
-    /// over a default instance (`_lr` → `lr`, `_weightDecay` → `weight-decay`); and the names of the
-    /// `@Argument`s in declaration order.
-    static func swiftTypes(of command: any ParsableCommand.Type) -> (byName: [String: String], positionals: [String]) {
+    /// over a default instance (`_lr` → `lr`, `_weightDecay` → `weight-decay`, `_adapterLR` →
+    /// `adapter-lr`); and the names of the `@Argument`s in declaration order.
+    static func swiftTypes(of command: any ParsableArguments.Type) -> (byName: [String: String], positionals: [String]) {
         var out: [String: String] = [:], positionals: [String] = []
         for child in Mirror(reflecting: command.init()).children {
             guard var label = child.label else { continue }
             if label.hasPrefix("_") { label.removeFirst() }
-            var kebab = ""
-            for c in label { if c.isUppercase { kebab += "-" + c.lowercased() } else { kebab.append(c) } }
+            var kebab = "", previousUpper = false
+            for c in label {
+                if c.isUppercase { kebab += (previousUpper ? "" : "-") + c.lowercased() } else { kebab.append(c) }
+                previousUpper = c.isUppercase
+            }
             let swiftType = String(describing: type(of: child.value))
             out[kebab] = swiftType
             if swiftType.hasPrefix("Argument<") { positionals.append(kebab) }

@@ -2,7 +2,8 @@ import ArgumentParser
 import AxialPipeline
 import Foundation
 
-/// `--config <file>` of every stage command (ingest, pretrain, extract, crossval, deploy, statistics).
+/// `--config <file>` of every stage command (ingest, pretrain, extract, crossval, deploy, statistics,
+/// report, and anomaly / classify / segment train|test|predict — sections `anomaly-train` …).
 /// The values are merged before parsing — `Axial.main` runs `ConfigArguments.merge`, which turns the
 /// command's section into arguments placed before the user's (flag > config > default) — so a
 /// command only declares the option here, for parsing and `--help`.

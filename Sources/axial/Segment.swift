@@ -19,7 +19,7 @@ struct SegmentModelOptions: ParsableArguments {
     @Option(help: "BiomedCLIPSeg: which ViT blocks feed the decoder — clipseg (CLIPSeg's hidden states 3,6,9 = blocks 4/7/10) or medvlsm (its off-by-one 4,7,10 = blocks 5/8/11, for its published numbers).")
     var taps = "clipseg"
 
-    @Option(help: "BiomedCLIPSeg: PubMedBERT's WordPiece vocab.txt (from microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224; kept in the saved model).")
+    @Option(help: .path("BiomedCLIPSeg: PubMedBERT's WordPiece vocab.txt (from microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224; kept in the saved model)."))
     var vocab: String?
 
     @Option(help: "VLSM adapters: none, shallow (dim 512) or dense (dim 64).")
@@ -31,7 +31,7 @@ struct SegmentModelOptions: ParsableArguments {
     @Option(help: "Adapter bottleneck width (default: shallow 512, dense 64).")
     var adapterDim: Int?
 
-    @Option(help: "Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys), a CRIS checkpoint (backbone.* / neck.* / decoder.* / proj.*; .pth via Tools/convert_weights.py), an RN50 CLIP for CRIS's backbone (visual.* keys), or a model.safetensors from `axial segment train`.")
+    @Option(help: .path("Weights: a transformers CLIPSeg .safetensors (clip.* / decoder.* keys), a CRIS checkpoint (backbone.* / neck.* / decoder.* / proj.*; .pth via Tools/convert_weights.py), an RN50 CLIP for CRIS's backbone (visual.* keys), or a model.safetensors from `axial segment train`."))
     var weights: String?
 
     @Flag(help: "Start from random weights (seeded) instead of --weights.")
@@ -69,15 +69,16 @@ func segmentFail(_ error: Error) -> ExitCode {
 struct SegmentTrain: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Fine-tune on 2D image / mask folders with a medvlsm prompt JSON.")
 
+    @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var modelOptions: SegmentModelOptions
-    @Option(help: "Training prompt file (medvlsm JSON: img_name, mask_name, bbox, cat, prompts{p0…p9}).") var prompts: String
-    @Option(help: "Image folder.") var images: String
-    @Option(help: "Mask folder.") var masks: String
-    @Option(help: "Validation prompt file (default: a seeded split of the training file).") var valPrompts: String?
-    @Option(help: "Validation image folder (default: --images).") var valImages: String?
-    @Option(help: "Validation mask folder (default: --masks).") var valMasks: String?
+    @Option(help: .path("Training prompt file (medvlsm JSON: img_name, mask_name, bbox, cat, prompts{p0…p9}).")) var prompts: String
+    @Option(help: .path("Image folder.")) var images: String
+    @Option(help: .path("Mask folder.")) var masks: String
+    @Option(help: .path("Validation prompt file (default: a seeded split of the training file).")) var valPrompts: String?
+    @Option(help: .path("Validation image folder (default: --images).")) var valImages: String?
+    @Option(help: .path("Validation mask folder (default: --masks).")) var valMasks: String?
     @Option(help: "Validation fraction when no --val-prompts.") var valFraction = 0.2
-    @Option(help: "Output folder (model.safetensors, checkpoint.safetensors, training.csv).") var out: String
+    @Option(help: .path("Output folder (model.safetensors, checkpoint.safetensors, training.csv).")) var out: String
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 8
     @Option(help: "Learning rate (default: 1e-3, shallow adapters 3e-4, CRIS 2e-5, BiomedCLIPSeg 2e-4).") var lr: Double?
@@ -115,12 +116,13 @@ struct SegmentTrain: ParsableCommand {
 struct SegmentTest: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "test", abstract: "Dice / IoU / HD95 per image and per class (zero-shot with transformers weights).")
 
+    @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var modelOptions: SegmentModelOptions
-    @Option(help: "Test prompt file (medvlsm JSON).") var prompts: String
-    @Option(help: "Image folder.") var images: String
-    @Option(help: "Mask folder.") var masks: String
+    @Option(help: .path("Test prompt file (medvlsm JSON).")) var prompts: String
+    @Option(help: .path("Image folder.")) var images: String
+    @Option(help: .path("Mask folder.")) var masks: String
     @Option(help: "Prompt key to evaluate (p0…p9).") var prompt = "p1"
-    @Option(help: "Output folder (per_image.csv, per_class.csv).") var out: String
+    @Option(help: .path("Output folder (per_image.csv, per_class.csv).")) var out: String
     @Option(help: "Batch size.") var batchSize = 8
 
     func run() throws {
@@ -138,12 +140,13 @@ struct SegmentTest: ParsableCommand {
 struct SegmentPredict: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "predict", abstract: "Segment every slice of a CT (DICOM series or NIfTI) for a prompt → NIfTI label volume + overlays.")
 
+    @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var modelOptions: SegmentModelOptions
-    @Option(help: "A NIfTI file or a folder with one DICOM series.") var input: String
+    @Option(help: .path("A NIfTI file or a folder with one DICOM series.")) var input: String
     @Option(help: "Text prompt.") var prompt: String
     @Option(help: "CT window (preset name or W/L, e.g. lung, W400/L40).") var window = "soft_tissue"
-    @Option(help: "Output label volume (.nii or .nii.gz), on the scan's grid.") var out: String
-    @Option(help: "Folder for overlay PNGs of the slices with foreground.") var overlays: String?
+    @Option(help: .path("Output label volume (.nii or .nii.gz), on the scan's grid.")) var out: String
+    @Option(help: .path("Folder for overlay PNGs of the slices with foreground.")) var overlays: String?
     @Option(help: "Slices per forward pass.") var batchSize = 8
 
     func run() throws {

@@ -10,6 +10,9 @@ import Testing
 private let commands: [String: any ParsableCommand.Type] = [
     "ingest": Ingest.self, "pretrain": PretrainCommand.self, "extract": ExtractCommand.self,
     "crossval": CrossValCommand.self, "deploy": DeployCommand.self, "statistics": Statistics.self, "report": ReportCommand.self,
+    "anomaly-train": AnomalyTrain.self, "anomaly-test": AnomalyTest.self, "anomaly-predict": AnomalyPredict.self,
+    "classify-train": ClassifyCommand.Train.self, "classify-test": ClassifyCommand.Test.self, "classify-predict": ClassifyCommand.Predict.self,
+    "segment-train": SegmentTrain.self, "segment-test": SegmentTest.self, "segment-predict": SegmentPredict.self,
 ]
 
 private func scratch(_ tag: String) -> URL {
@@ -82,6 +85,80 @@ private func flags(of command: any ParsableCommand.Type) throws -> [FlagInfo] {
         #expect(try key("statistics", "threshold").type == .number && key("statistics", "threshold").defaultValue == .number(0.5))
         #expect(try key("pretrain", "clip-grad").type == .number && key("pretrain", "clip-grad").defaultValue == nil)
         #expect(try key("statistics", "out").help.hasPrefix("Output folder"))
+    }
+
+    /// Nested commands (`axial anomaly train`) have sections named `anomaly-train`; their keys,
+    /// types, paths and precedence work as the top-level ones, option groups included.
+    @Test func nestedCommandSections() throws {
+        let s = CommandSchema.schema
+        for name in ["anomaly-train", "anomaly-test", "anomaly-predict", "classify-train", "classify-test", "classify-predict",
+                     "segment-train", "segment-test", "segment-predict"] {
+            #expect(s.section(named: name) != nil, "no section \(name)")
+        }
+        func key(_ section: String, _ name: String) throws -> ConfigKey { try #require(s.section(named: section)?.key(name), "\(section).\(name)") }
+        #expect(try key("anomaly-train", "adapter-lr").type == .number && key("anomaly-train", "adapter-lr").defaultValue == .number(1e-4))
+        #expect(try key("anomaly-train", "shots").type == .integer)
+        #expect(try key("anomaly-train", "data").type == .path && key("anomaly-test", "run").type == .path)
+        #expect(try key("classify-train", "min-lr").type == .number && key("classify-train", "warmup-epochs").type == .integer)
+        #expect(try key("segment-train", "model").type == .string && key("segment-train", "adapter-dim").type == .integer)  // from the option group
+        #expect(try key("segment-train", "weights").type == .path && key("segment-train", "seed").type == .integer)
+
+        let dir = scratch("nested")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = dir.appendingPathComponent("axial.yaml")
+        try """
+            anomaly-train:
+              data: data/Brain_AD
+              encoder: clip_test
+              random-init: true
+              shots: 4
+              adapter-lr: 0.001
+              out: runs/brain
+            segment-train:
+              model: clipseg_test
+              random-init: true
+              adapters: dense
+              prompts: train.json
+              images: imgs
+              masks: masks
+              out: seg
+              epochs: 3
+            classify-predict:
+              model: run/model.safetensors
+              data: new.jsonl
+              out: pred
+            """.write(to: cfg, atomically: true, encoding: .utf8)
+        let d = dir.standardizedFileURL.path
+        let merge = { (args: [String]) in try Axial.parseAsRoot(try ConfigArguments.merge(schema: s, args)) }
+
+        let a = try #require(try merge(["anomaly", "train", "--config", cfg.path, "--shots", "2"]) as? AnomalyTrain)
+        #expect(a.shots == 2)                                   // flag
+        #expect(a.adapterLR == 1e-3 && a.randomInit)            // config
+        #expect(a.data == "\(d)/data/Brain_AD" && a.out == "\(d)/runs/brain")
+        #expect(a.promptLR == 1e-3 && a.epochs == 50)           // defaults
+
+        let g = try #require(try merge(["segment", "train", "--config", cfg.path, "--epochs", "5"]) as? SegmentTrain)
+        #expect(g.epochs == 5 && g.modelOptions.model == "clipseg_test" && g.modelOptions.adapters == "dense" && g.modelOptions.randomInit)
+        #expect(g.prompts == "\(d)/train.json" && g.images == "\(d)/imgs")
+
+        let p = try #require(try merge(["classify", "predict", "--config", cfg.path]) as? ClassifyCommand.Predict)
+        #expect(p.model == "\(d)/run/model.safetensors" && p.out == "\(d)/pred")
+
+        // A section of another command is not used, and a missing required key is named with its section.
+        do {
+            _ = try merge(["anomaly", "test", "--config", cfg.path])
+            Issue.record("anomaly test without --data accepted")
+        } catch {
+            #expect("\(error)".contains("missing --data") && "\(error)".contains("'anomaly-test' section"), "\(error)")
+        }
+        // Unknown keys name the command as typed.
+        try "anomaly-train:\n  adapter_lr: 0.1\n".write(to: cfg, atomically: true, encoding: .utf8)
+        do {
+            _ = try AxialConfig.load(cfg, schema: s)
+            Issue.record("adapter_lr accepted")
+        } catch {
+            #expect("\(error)".contains("did you mean 'adapter-lr'") && "\(error)".contains("`axial anomaly train`"), "\(error)")
+        }
     }
 
     /// flag > config > default, through swift-argument-parser.

@@ -136,12 +136,19 @@ public struct ConfigKey: Sendable {
 
 /// A section: the keys of one stage command, in the command's order.
 public struct ConfigSection: Sendable {
-    /// The section name, which is also the subcommand name (`axial crossval`).
+    /// The section name: the subcommand's words joined by `-` (`crossval` for `axial crossval`,
+    /// `anomaly-train` for `axial anomaly train`).
     public var name: String
     public var summary: String
     public var keys: [ConfigKey]
 
     public init(name: String, summary: String, keys: [ConfigKey]) { self.name = name; self.summary = summary; self.keys = keys }
+
+    /// The command as typed: `crossval`, `anomaly train`.
+    public var command: String { name.replacingOccurrences(of: "-", with: " ") }
+
+    /// How many leading command-line words name the command (`anomaly train` → 2).
+    public var wordCount: Int { name.split(separator: "-").count }
 
     public func key(_ name: String) -> ConfigKey? { keys.first { $0.name == name } }
 }
@@ -169,7 +176,7 @@ public enum ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case .unknownSection(let p, let s, let sug, let l, let known):
             return "\(at(p, l)): unknown section '\(s)'\(hint(sug)); sections: \(known.joined(separator: ", "))"
         case .unknownKey(let p, let s, let k, let sug, let l):
-            return "\(at(p, l)): unknown key '\(k)' in section '\(s)'\(hint(sug)) — keys are `axial \(s)`'s long flags in kebab-case"
+            return "\(at(p, l)): unknown key '\(k)' in section '\(s)'\(hint(sug)) — keys are `axial \(s.replacingOccurrences(of: "-", with: " "))`'s long flags in kebab-case"
         case .type(let p, let s, let k, let e, let g, let l): return "\(at(p, l)): \(s).\(k): expected \(e), got \(g)"
         case .missing(let p, let s, let k, let f):
             return "missing \(f): give it on the command line or set '\(k)' in the '\(s)' section of \(p)"
@@ -383,7 +390,7 @@ extension AxialConfig {
         ]
         for section in schema.sections {
             lines.append("")
-            lines.append("# axial \(section.name): \(section.summary)")
+            lines.append("# axial \(section.command): \(section.summary)")
             lines.append("\(section.name):")
             for key in section.keys {
                 let when: String
@@ -420,8 +427,13 @@ public enum ConfigArguments {
     /// neither place, and the loader's errors.
     public static func merge(schema: ConfigSchema, _ arguments: [String],
                              currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws -> [String] {
-        guard let command = arguments.first, let section = schema.section(named: command) else { return arguments }
-        let rest = Array(arguments.dropFirst())
+        // A nested command (`anomaly train`) has the section `anomaly-train`; a top-level one its own name.
+        let section: ConfigSection
+        if arguments.count >= 2, let nested = schema.section(named: arguments[0] + "-" + arguments[1]) { section = nested }
+        else if let first = arguments.first, let top = schema.section(named: first), top.wordCount == 1 { section = top }
+        else { return arguments }
+        let command = Array(arguments.prefix(section.wordCount))
+        let rest = Array(arguments.dropFirst(section.wordCount))
         let options = rest.prefix { $0 != "--" }
         if options.contains(where: { ["-h", "--help", "--experimental-dump-help"].contains($0) }) { return arguments }
         var configPath: String?
@@ -478,6 +490,6 @@ public enum ConfigArguments {
         if let first = missing.first {
             throw ConfigError.missing(path: config.path, section: section.name, key: first.name, flag: first.flag)
         }
-        return [command] + positional + fromConfig + rest
+        return command + positional + fromConfig + rest
     }
 }
