@@ -1,4 +1,5 @@
 import CZlib
+import AxialCore
 import Foundation
 import AxialTestSupport
 import Testing

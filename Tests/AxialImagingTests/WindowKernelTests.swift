@@ -1,3 +1,4 @@
+import AxialCore
 import Foundation
 import AxialTestSupport
 import Testing
