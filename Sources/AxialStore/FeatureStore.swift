@@ -99,6 +99,9 @@ public struct PatientFeatures: Sendable, Equatable {
     public var zMM: [Float]
     /// Index into `metadata.windows`.
     public var window: [Int32]
+    /// Optional per-row dense tokens (`dense_tokens [N, K, D]`, `axial extract --tokens dense`); written
+    /// when set; `read` leaves it nil (read it with `FeatureStore.readDenseTokens`).
+    public var denseTokens: DenseTokens? = nil
 
     /// N.
     public var count: Int { sliceIndex.count }
@@ -208,6 +211,7 @@ public enum FeatureStore {
         }
         // (slice index, z mm) per row as `coords`, where STAMP / CLAM readers look for positions.
         try writeCoords(f, file: file, path: path)
+        if let t = f.denseTokens { try writeDenseTokens(t, rows: n, file: file, precision: precision, path: path) }
         let m = f.metadata
         let windowsJSON: String
         do {
@@ -357,6 +361,7 @@ public enum FeatureStore {
                 throw StoreError.invalid(path: path, object: name, reason: "shape \(dims) does not match feats")
             }
         }
+        try verifyDenseTokens(file, rows: n ?? 0, path: path)
         for name in stringAttributes + ["feat_dim", "spacing_mm"] where !H5.attributeExists(file, name) {
             throw StoreError.missing(path: path, object: name)
         }

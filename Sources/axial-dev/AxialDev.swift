@@ -10,5 +10,5 @@ struct AxialDev: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "axial-dev",
         abstract: "Axial development commands: benchmarks, encoder checks, experiments.",
-        subcommands: [BenchCommand.self, CheckEncoderCommand.self, PretrainProbeCommand.self])
+        subcommands: [BenchCommand.self, CheckEncoderCommand.self, PretrainProbeCommand.self, PsPGZeroShotCommand.self])
 }

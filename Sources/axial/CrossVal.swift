@@ -38,6 +38,7 @@ struct CrossValCommand: ParsableCommand {
     @Option(help: .path("PsPG + biomedclip: the WordPiece vocab.txt of BiomedCLIP's tokenizer.")) var textVocab: String?
     @Option(help: "PsPG: prompt template for the class names ({name} is replaced).") var promptTemplate = ClassNameEncoder.defaultTemplate
     @Option(help: "PsPG: weight of the pair co-occurrence loss (0: off).") var pairLoss: Float = 0
+    @Option(help: "pooled (the files' feats) or dense: PsPG on each slice's dense tokens (files from axial extract --tokens dense; the spatial fusion runs over every slice's tokens).") var tokens: ExtractTokens = .pooled
     @Flag(help: "Train on the raw features (default: standardised with the training fold's per-feature mean and std, saved with the model).") var noStandardize = false
     @Option(help: "Instance-bootstrap resamples of each patient's score interval in prediction_ci.csv (0: none; each costs one forward pass per patient and model).") var ciResamples = 50
     @Flag(help: "Exclude patients whose feature file holds NaN / Inf rows, with a warning (default: stop naming them).") var skipNonfinite = false
@@ -65,6 +66,7 @@ struct CrossValCommand: ParsableCommand {
         o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }; o.promptTemplate = promptTemplate
         o.standardize = !noStandardize; o.verbose = verbose; o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
         o.onlyFold = fold
+        o.tokens = tokens
         o.progress = quiet ? .quiet : nil
         o.taskDirectories = TaskSpec.searchDirectories(configFile: configFile.path.map { URL(fileURLWithPath: $0) })
         return o
@@ -103,12 +105,23 @@ struct DeployCommand: ParsableCommand {
     @Option(help: .path("CSV of key slices (patient_id, slice_index).")) var keySlices: String?
     @Option(help: "Instance-bootstrap resamples of each patient's score interval in prediction_ci.csv (0: none; each costs one forward pass per patient and model).") var ciResamples = 50
     @Flag(help: "Exclude patients whose feature file holds NaN / Inf rows, with a warning (default: stop naming them).") var skipNonfinite = false
+    @Option(help: .path("PsPG zero-shot: file of class names, one per line, scored instead of the trained classes through the model's text tower (labels from --table columns named as the classes).")) var classes: String?
+    @Option(help: .path("PsPG zero-shot: the text tower checkpoint (default: the path recorded at training; its sha256 must match).")) var textWeights: String?
+    @Option(help: .path("PsPG zero-shot + biomedclip: the WordPiece vocab.txt (default: the recorded path).")) var textVocab: String?
+    @Option(help: .path("PsPG zero-shot: embeddings of the --classes names (safetensors: one [E] tensor per name or id, or embeddings [C, E]) instead of the text tower.")) var classEmbeddings: String?
 
     func run() throws {
         var o = DeployOptions(models: models.map { URL(fileURLWithPath: $0) }, features: URL(fileURLWithPath: features), out: URL(fileURLWithPath: out))
         o.table = table.map { URL(fileURLWithPath: $0) }
         o.keySlices = keySlices.map { URL(fileURLWithPath: $0) }
         o.skipNonFinite = skipNonfinite; o.intervalResamples = max(0, ciResamples)
+        o.classes = classes.map { URL(fileURLWithPath: $0) }
+        o.classEmbeddings = classEmbeddings.map { URL(fileURLWithPath: $0) }
+        if o.classes == nil && o.classEmbeddings != nil {
+            FileHandle.standardError.write(Data("error: --class-embeddings needs --classes (the names they embed)\n".utf8))
+            throw ExitCode(1)
+        }
+        o.textWeights = textWeights.map { URL(fileURLWithPath: $0) }; o.textVocabulary = textVocab.map { URL(fileURLWithPath: $0) }
         do { try AxialPipeline.Deploy.run(o) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

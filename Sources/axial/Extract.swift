@@ -44,8 +44,11 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Slices per forward pass.")
     var batch = 32
 
-    @Option(help: "float32 or float16 for feats.")
+    @Option(help: "float32 or float16 for feats (and dense_tokens).")
     var dtype: FeaturePrecision = .float32
+
+    @Option(help: "pooled (feats only) or dense: also store the encoder's dense tokens per slice as dense_tokens [N, K, D] (CLIP ResNet encoders: clip_rn50 gives 50 tokens of 1024, token 0 = the feats row), for crossval --head pspg --tokens dense.")
+    var tokens: ExtractTokens = .pooled
 
     @Option(help: "Process only shard i of n (by patient), e.g. 0/4 (default: the Slurm array task from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1).")
     var shard: String?
@@ -94,6 +97,7 @@ struct ExtractCommand: ParsableCommand {
                 windowPresets: try windowFile.map { try WindowPresets.load(URL(fileURLWithPath: $0)) }, channels: channels, size: size,
                 readers: [DICOMReader(), NIfTIReader(nonFiniteVoxels: nonFiniteVoxels)], inputSize: inputSize)
             options.clamCopy = clamCopy.map { URL(fileURLWithPath: $0) }
+            options.tokens = tokens
             let summary = try Extract.run(options)
             print(summary.text)
             if !quiet { print("extract: time: \(summary.timing.text)") }
@@ -106,3 +110,5 @@ struct ExtractCommand: ParsableCommand {
         }
     }
 }
+
+extension ExtractTokens: ExpressibleByArgument {}

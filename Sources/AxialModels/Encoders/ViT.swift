@@ -161,10 +161,10 @@ public final class ViTAttention: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (b, n, d) = (x.shape[0], x.shape[1], x.shape[2])
         let hd = d / numHeads
-        let packed = qkv(x).reshaped([b, n, 3, numHeads, hd]).permuted([2, 0, 3, 1, 4])  // [3, B, H, N, hd]
-        let y = scaledDotProductAttention(packed.select(axis: 0, index: 0), packed.select(axis: 0, index: 1),
-                                          packed.select(axis: 0, index: 2))
-        return proj(y.permuted([0, 2, 1, 3]).reshaped([b, n, d]))
+        precondition(d % numHeads == 0 && hd > 0, "ViTAttention: width \(d) not divisible by \(numHeads) heads")
+        // The packed [B, N, 3·D] projection read in place (no permuted copies); the backward keeps
+        // one log-sum-exp per score row instead of the [B, H, N, N] probabilities.
+        return proj(packedSelfAttention(qkv(x), heads: numHeads).reshaped([b, n, d]))
     }
 }
 
@@ -195,9 +195,17 @@ public final class ViTBlock: Module {
         super.init()
     }
 
+    /// Each half is one fused op (`preNormAttentionResidual`, `preNormMLPResidual`): the same numbers
+    /// as composing norm1, attn, norm2, mlp and the residual adds, with a backward that keeps only
+    /// x, the row statistics, qkv, the attention output and its log-sum-exp, and fc1's output.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = x + attn(norm1(x))
-        return h + mlp(norm2(h))
+        precondition(x.rank == 3 && x.shape[2] == norm1.dimensions, "ViTBlock: input \(x.shape) must be [B, N, \(norm1.dimensions)]")
+        let h = preNormAttentionResidual(x, normWeight: norm1.weight?.value, normBias: norm1.bias?.value, eps: norm1.eps,
+                                         qkvWeight: attn.qkv.weight.value, qkvBias: attn.qkv.bias?.value,
+                                         projWeight: attn.proj.weight.value, projBias: attn.proj.bias?.value, heads: attn.numHeads)
+        return preNormMLPResidual(h, normWeight: norm2.weight?.value, normBias: norm2.bias?.value, eps: norm2.eps,
+                                  fc1Weight: mlp.fc1.weight.value, fc1Bias: mlp.fc1.bias?.value,
+                                  fc2Weight: mlp.fc2.weight.value, fc2Bias: mlp.fc2.bias?.value)
     }
 }
 

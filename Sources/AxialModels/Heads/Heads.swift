@@ -44,6 +44,9 @@ public struct HeadConfig: Codable, Sendable, Equatable {
     public var decoderHeads = 4
     public var promptDropout: Float = 0.2
     public var namePrefix = true
+    /// PsPG on dense tokens: K tokens per instance row (bags [B, N, K·D]); nil = one pooled vector per row.
+    /// Optional so that the JSON of older models (without the key) still decodes.
+    public var tokensPerInstance: Int? = nil
 
     public init(kind: HeadKind, inputDimension: Int, classes: Int) {
         self.kind = kind; self.inputDimension = inputDimension; self.classes = classes
@@ -66,6 +69,10 @@ public struct HeadConfig: Codable, Sendable, Equatable {
         if kind == .pspg {
             guard embeddingDimension > 0, promptSteps >= 1 else { throw HeadError.badConfig("PsPG needs an embedding dimension and ≥ 1 prompt step") }
             guard decoderHidden % decoderHeads == 0 else { throw HeadError.badConfig("PsPG: decoder hidden \(decoderHidden) must be divisible by decoder heads \(decoderHeads)") }
+        }
+        if let k = tokensPerInstance {
+            guard kind == .pspg else { throw HeadError.badConfig("dense tokens per instance are for the PsPG head only, not \(kind.rawValue)") }
+            guard k >= 1 && k <= 4096 else { throw HeadError.badConfig("tokens per instance must be 1…4096, got \(k)") }
         }
     }
 

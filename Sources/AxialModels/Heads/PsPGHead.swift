@@ -33,6 +33,17 @@ import Foundation
 /// tokens into a text feature is replaced by the token mean (the text tower is not part of this
 /// head); tokens are averaged over the real instances rather than summed (bags vary in length).
 /// Per-instance attention = a over the real instances, normalised to sum 1.
+///
+/// Dense tokens (`config.tokensPerInstance` = K > 1; `axial crossval --head pspg --tokens dense` on
+/// files from `axial extract --tokens dense`): each instance (slice) row holds K tokens of width D
+/// (bags [B, N, K·D], D = `inputDimension`), and the tokens are the instances above, with two
+/// changes: the fusion conv runs over each slice's own K tokens (zero padding at the slice's ends,
+/// never across two slices — exactly the paper's fusion over the 50 RN50 tokens of one image), and
+///
+///     g = Σₙ Σₖ aₙₖ fₙₖ / n_valid_slices      (the paper's sum over a slice's tokens, averaged over slices)
+///
+/// Cross-attention looks at all K·N real tokens of the sample. Per-slice attention = Σₖ aₙₖ,
+/// normalised to sum 1 over the real slices.
 public final class PsPGHead: Module, MILHead, @unchecked Sendable {
     public let config: HeadConfig
     /// [C, E], not trained (not in the state dict). Replace with `withClassEmbeddings` to score other labels.
@@ -99,16 +110,22 @@ public final class PsPGHead: Module, MILHead, @unchecked Sendable {
     }
 
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
-        precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "PsPG: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
-        let b = bags.shape[0], n = bags.shape[1], c = classEmbeddings.shape[0], e = config.embeddingDimension
+        let k = config.tokensPerInstance ?? 1
+        precondition(bags.rank == 3 && bags.shape[2] == k * config.inputDimension,
+                     "PsPG: bags \(bags.shape) must be [B, N, \(k == 1 ? "" : "\(k) tokens × ")\(config.inputDimension)]")
+        let b = bags.shape[0], slices = bags.shape[1], n = slices * k, c = classEmbeddings.shape[0], e = config.embeddingDimension
         let p = config.hidden, hd = config.decoderHidden
-        let m = mask.detached()
-        let f = l2Normalize(encoder(bags), axis: -1) * m.reshaped([b, n, 1])
-        let a = fusionWeights(f)                                          // [B, N]
+        let sliceMask = mask.detached()
+        // Instances = tokens (slice-major); every token of a slice shares its mask.
+        let m = k == 1 ? sliceMask : sliceMask.reshaped([b, slices, 1]).expand(to: [b, slices, k]).reshaped([b, n])
+        let x = k == 1 ? bags : bags.reshaped([b, n, config.inputDimension])
+        let f = l2Normalize(encoder(x), axis: -1) * m.reshaped([b, n, 1])
+        let a = k == 1 ? fusionWeights(f) : fusionWeights(f.reshaped([b * slices, k, p])).reshaped([b, n])   // [B, N·K]
         let am = a * m
-        let counts = m.sum(axis: 1, keepDims: true)                       // [B, 1]
+        let counts = sliceMask.sum(axis: 1, keepDims: true)               // [B, 1] real slices
         let pooled = matmul(am.reshaped([b, 1, n]), f).reshaped([b, p]) / counts
-        let attention = (am / am.sum(axis: 1, keepDims: true)).detached()
+        let perSlice = k == 1 ? am : am.reshaped([b, slices, k]).sum(axis: 2)
+        let attention = (perSlice / perSlice.sum(axis: 1, keepDims: true)).detached()
         let padding = Heads.paddingMask(m)
 
         let e0 = classEmbeddings.reshaped([1, c, e]).expand(to: [b, c, e])

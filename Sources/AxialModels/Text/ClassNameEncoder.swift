@@ -17,6 +17,8 @@ public final class ClassNameEncoder {
         /// open_clip `ViT-B-16` (GELU; LAION / DataComp weights).
         case clipViTB16GELU = "clip_vit_b16_gelu"
         case biomedclip
+        /// The tiny random-init CLIP of `clip_test` (`CLIPConfig.test`, E = 48): tests and demos only.
+        case clipTest = "clip_test"
     }
 
     public static let defaultTemplate = "a CT slice showing {name}"
@@ -63,6 +65,7 @@ public final class ClassNameEncoder {
         switch kind {
         case .clipViTB16: return try ClassNameEncoder(clip: .vitB16, weights: weights)
         case .clipViTB16GELU: return try ClassNameEncoder(clip: .vitB16GELU, weights: weights)
+        case .clipTest: return try ClassNameEncoder(clip: .test, weights: weights)
         case .biomedclip:
             guard let vocabulary else {
                 throw EncoderError.unreadableWeights(file: weights.path, reason: "the BiomedCLIP text tower needs its WordPiece vocab.txt (--text-vocab)")

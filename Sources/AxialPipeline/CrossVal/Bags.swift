@@ -48,6 +48,8 @@ public struct PatientBag: Sendable {
     public var window: [String]
     /// Who made the features: "encoder (weights sha256 abcdef012345…)", or the other tool's layout.
     public var provenance: String = ""
+    /// Tokens per row: 1 for pooled features; K for dense tokens (a row = K tokens of `dimension / K`).
+    public var tokens = 1
     public var count: Int { sliceIndex.count }
 
     /// The rows at `rows` (in the given order).
@@ -55,7 +57,7 @@ public struct PatientBag: Sendable {
         var f = [Float](); f.reserveCapacity(rows.count * dimension)
         for r in rows { f.append(contentsOf: features[(r * dimension)..<((r + 1) * dimension)]) }
         return PatientBag(patientID: patientID, dimension: dimension, features: f, sliceIndex: rows.map { sliceIndex[$0] },
-                          zMM: rows.map { zMM[$0] }, window: rows.map { window[$0] }, provenance: provenance)
+                          zMM: rows.map { zMM[$0] }, window: rows.map { window[$0] }, provenance: provenance, tokens: tokens)
     }
 }
 
@@ -66,13 +68,24 @@ public enum Bags {
     /// `FeatureStore.readAnyLayout`; what it lacked is recorded in `layouts`) — and keeps the rows
     /// of the chosen windows (nil: all windows). A file with NaN / Inf features throws
     /// `NonFiniteFeatures` naming the patient, the file and the rows.
-    public static func load(_ url: URL, patientID: String, windows: [String]? = nil, layouts: FeatureLayoutLog? = nil) throws -> PatientBag {
-        let pf: PatientFeatures
+    ///
+    /// `denseTokens`: the rows are the file's `dense_tokens` (K tokens of width D per slice, a row
+    /// of K·D values, `tokens` = K) instead of `feats`; a file without them is an error naming it.
+    public static func load(_ url: URL, patientID: String, windows: [String]? = nil, layouts: FeatureLayoutLog? = nil,
+                            denseTokens: Bool = false) throws -> PatientBag {
+        var pf: PatientFeatures
+        var tokens = 1
         do {
             let loaded = try FeatureStore.readAnyLayout(url, fallbackPatientID: patientID)
             layouts?.record(loaded, name: url.lastPathComponent)
             pf = loaded.features
-        } catch {
+            if denseTokens {
+                guard let (t, _) = try FeatureStore.readDenseTokens(url) else {
+                    throw MILError.features(path: url.path, reason: "has no dense_tokens dataset (--tokens dense needs files from axial extract --encoder clip_rn50 --tokens dense)")
+                }
+                pf.feats = t.values; pf.featDim = t.tokensPerRow * t.dimension; tokens = t.tokensPerRow
+            }
+        } catch let e as MILError { throw e } catch {
             throw MILError.features(path: url.path, reason: "cannot read the feature file: \(error)")
         }
         let bad = pf.nonFiniteRows
@@ -102,7 +115,7 @@ public enum Bags {
         let all = PatientBag(patientID: patientID, dimension: pf.featDim, features: pf.feats, sliceIndex: pf.sliceIndex.map(Int.init),
                              zMM: pf.zMM, window: pf.window.map { names.isEmpty ? "\($0)" : names[Int($0)] },
                              provenance: pf.metadata.encoderSHA256.isEmpty ? pf.metadata.encoder
-                                : "\(pf.metadata.encoder) (weights sha256 \(pf.metadata.encoderSHA256.prefix(12))…)")
+                                : "\(pf.metadata.encoder) (weights sha256 \(pf.metadata.encoderSHA256.prefix(12))…)", tokens: tokens)
         return rows.count == pf.count ? all : all.subset(rows)
     }
 
@@ -168,17 +181,19 @@ public struct Standardizer: Sendable {
         self.mean = mean; self.std = std
     }
 
-    /// Fits on all rows of `bags` (Double accumulation).
+    /// Fits on all rows of `bags` (Double accumulation). Dense-token bags (`tokens` K > 1) are
+    /// fitted per channel over every token of every row: statistics of width `dimension / K`.
     public init(fitting bags: [PatientBag]) {
-        let d = bags.first?.dimension ?? 0
+        let k = bags.first?.tokens ?? 1
+        let d = (bags.first?.dimension ?? 0) / k
         var sum = [Double](repeating: 0, count: d), sq = [Double](repeating: 0, count: d)
         var n = 0.0
         for bag in bags {
-            for r in 0..<bag.count {
+            for r in 0..<(bag.count * k) {
                 let base = r * d
                 for j in 0..<d { let v = Double(bag.features[base + j]); sum[j] += v; sq[j] += v * v }
             }
-            n += Double(bag.count)
+            n += Double(bag.count * k)
         }
         let m = sum.map { $0 / Swift.max(n, 1) }
         let s = (0..<d).map { j -> Float in
@@ -189,9 +204,13 @@ public struct Standardizer: Sendable {
         self.init(mean: m.map { Float($0) }, std: s)
     }
 
-    /// Standardised batch [B, N, D] (padding rows change too; they are masked in every head).
+    /// Standardised batch [B, N, D] (padding rows change too; they are masked in every head); a
+    /// dense-token batch [B, N, K·D] is standardised per token with the D statistics.
     public func apply(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == mean.count, "Standardizer: features \(x.shape) vs \(mean.count) statistics")
-        return (x - Tensor(shape: [mean.count], scalars: mean)) / Tensor(shape: [std.count], scalars: std)
+        let d = mean.count, last = x.shape.last ?? 0
+        precondition(d > 0 && last % d == 0, "Standardizer: features \(x.shape) vs \(mean.count) statistics")
+        let y = last == d ? x : x.reshaped(Array(x.shape.dropLast()) + [last / d, d])
+        let z = (y - Tensor(shape: [mean.count], scalars: mean)) / Tensor(shape: [std.count], scalars: std)
+        return last == d ? z : z.reshaped(x.shape)
     }
 }

@@ -84,6 +84,9 @@ public struct CrossValOptions: Sendable {
     public var textVocabulary: URL? = nil
     public var promptTemplate = ClassNameEncoder.defaultTemplate
     public var pairLossWeight: Float = 0
+    /// PsPG: train on the files' dense tokens (`axial extract --tokens dense`; `PsPGHead`'s
+    /// dense mode) instead of the pooled `feats`.
+    public var tokens: ExtractTokens = .pooled
     public var log: @Sendable (String) -> Void = { print($0) }
 
     public init(features: URL, table: URL, task: String, head: HeadKind, out: URL) {
@@ -111,6 +114,9 @@ extension CrossValOptions {
         if let k = seeds, k < 1 || k > 4096 { throw bad("--seeds", "must be 1…4096", k) }
         if let h = heads, h < 1 || h > 1024 { throw bad("--heads", "must be 1…1024", h) }
         guard pairLossWeight.isFinite && pairLossWeight >= 0 else { throw bad("--pair-loss", "must be a finite number ≥ 0", pairLossWeight) }
+        if tokens == .dense && head != .pspg {
+            throw MILError.options("--tokens dense is for --head pspg (its spatial fusion runs over each slice's tokens); --head \(head.rawValue) reads the pooled feats")
+        }
     }
 }
 
@@ -132,6 +138,8 @@ public struct MILModel {
     /// Fitted on the training fold (nil in models written before standardisation existed).
     public var standardizer: Standardizer? = nil
     public var url: URL?
+    /// PsPG trained with `--text-encoder`: the tower its class embeddings came from (zero-shot `deploy --classes`).
+    public var textTower: TextTowerRecord? = nil
 
     /// The head's forward on a batch, standardised first.
     public func forward(_ x: Tensor, mask: Tensor) -> HeadOutput {
@@ -165,7 +173,7 @@ public enum CrossVal {
         for id in cohort.patientIDs {
             let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
             let bag: PatientBag
-            do { bag = try Bags.load(url, patientID: id, windows: o.windows, layouts: layouts) } catch let e as NonFiniteFeatures {
+            do { bag = try Bags.load(url, patientID: id, windows: o.windows, layouts: layouts, denseTokens: o.tokens == .dense) } catch let e as NonFiniteFeatures {
                 nonFinite.append(e); continue
             }
             if dimension == 0 { dimension = bag.dimension }
@@ -223,17 +231,21 @@ public enum CrossVal {
         // 3. Key slices.
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
         let labelOf = Dictionary(uniqueKeysWithValues: zip(cohort.patientIDs, cohort.labels))
-        var config = HeadConfig(kind: o.head, inputDimension: dimension, classes: task.classes.count)
+        let tokensPerSlice = bags.values.first?.tokens ?? 1
+        var config = HeadConfig(kind: o.head, inputDimension: dimension / tokensPerSlice, classes: task.classes.count)
+        if o.tokens == .dense { config.tokensPerInstance = tokensPerSlice }
         if let h = o.hidden { config.hidden = h }
         if let a = o.attentionHidden { config.attentionHidden = a }
         if let s = o.seeds { config.seeds = s }
         if let h = o.heads { config.heads = h }
         var embeddings: Tensor? = nil
+        var textTower: TextTowerRecord? = nil
         if o.head == .pspg {
             if let kind = o.textEncoder {
                 guard o.classEmbeddings == nil else { throw MILError.options("give either --class-embeddings or --text-encoder, not both") }
                 guard let weights = o.textWeights else { throw MILError.options("--text-encoder \(kind.rawValue) needs --text-weights <open_clip .safetensors>") }
                 let encoder = try ClassNameEncoder.load(kind, weights: weights, vocabulary: o.textVocabulary)
+                textTower = try TextTowerRecord(encoder: kind, weights: weights, vocabulary: o.textVocabulary, template: o.promptTemplate)
                 embeddings = ClassEmbeddings.encode(task: task, encoder: encoder, template: o.promptTemplate)
                 o.log("PsPG class embeddings: \(kind.rawValue) text tower, prompt '\(o.promptTemplate)', [\(task.classes.count), \(encoder.embedDimensions)]")
             } else {
@@ -270,7 +282,7 @@ public enum CrossVal {
                                     options: lo, seed: foldSeed, keySlices: keySlices, standardizer: standardizer,
                                     fold: fold.fold, totalFolds: splits.folds.count, progress: progress)
             let model = MILModel(head: head, task: task, taskYAML: taskYAML, windows: o.windows, maxBag: o.maxBag,
-                                 standardizer: standardizer, url: nil)
+                                 standardizer: standardizer, url: nil, textTower: textTower)
             try writeModel(model, to: dir.appendingPathComponent("model.safetensors"),
                            extra: ["fold": "\(fold.fold)", "best_epoch": "\(history.bestEpoch)", "seed": "\(o.seed)", "splits_seed": "\(splits.seed)"])
             try writeHistory(history, fold: fold.fold, to: dir)
@@ -573,6 +585,7 @@ public enum CrossVal {
         meta["windows"] = m.windows?.joined(separator: "\n") ?? ""
         meta["max_bag"] = m.maxBag.map(String.init) ?? ""
         meta["axial_version"] = AxialStore.axialVersion
+        if let t = m.textTower { meta[TextTowerRecord.metadataKey] = t.json }
         try SafeTensors.write(tensors, metadata: meta, to: url)   // errors: "cannot write <path>: <reason>"
     }
 
@@ -601,8 +614,14 @@ public enum CrossVal {
             let head = try Heads.make(config, seed: 0, classEmbeddings: emb)
             try head.loadStateDict(state, source: url.path)
             let windows = meta["windows"].flatMap { $0.isEmpty ? nil : $0.components(separatedBy: "\n") }
+            var textTower: TextTowerRecord? = nil
+            if let t = meta[TextTowerRecord.metadataKey] {
+                do { textTower = try JSONDecoder().decode(TextTowerRecord.self, from: Data(t.utf8)) } catch {
+                    throw MILError.model(path: url.path, reason: "metadata '\(TextTowerRecord.metadataKey)' is not a text tower record: \(error)")
+                }
+            }
             return MILModel(head: head, task: task, taskYAML: yaml, windows: windows, maxBag: meta["max_bag"].flatMap { Int($0) },
-                            standardizer: standardizer, url: url)
+                            standardizer: standardizer, url: url, textTower: textTower)
         } catch let e as MILError { throw e } catch {
             throw MILError.model(path: url.path, reason: "\(error)")
         }

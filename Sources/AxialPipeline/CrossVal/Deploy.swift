@@ -20,6 +20,13 @@ public struct DeployOptions: Sendable {
     public var skipNonFinite = false
     /// Instance-bootstrap resamples of each patient's score interval (`prediction_ci.csv`; 0: none).
     public var intervalResamples = PredictionDetails.resamples
+    /// Zero-shot: class names (one per line) scored instead of the trained ones, through the models'
+    /// text tower (`ZeroShot`); `textWeights` / `textVocabulary` override the paths recorded at training.
+    public var classes: URL? = nil
+    public var textWeights: URL? = nil
+    public var textVocabulary: URL? = nil
+    /// Zero-shot with given embeddings (`classEmbeddings` file: a tensor per class name) instead of the text tower.
+    public var classEmbeddings: URL? = nil
     public var log: @Sendable (String) -> Void = { print($0) }
     public init(models: [URL], features: URL, out: URL) { self.models = models; self.features = features; self.out = out }
 }
@@ -49,14 +56,17 @@ public enum Deploy {
     @discardableResult
     public static func run(_ o: DeployOptions) throws -> (task: TaskSpec, patients: Int, models: Int) {
         let files = try modelFiles(o.models)
-        let models = try files.map(CrossVal.readModel)
+        let trained = try files.map(CrossVal.readModel)
+        let models = try o.classes.map { try ZeroShot.rebind(trained, classes: $0, textWeights: o.textWeights, textVocabulary: o.textVocabulary,
+                                                           embeddings: o.classEmbeddings) } ?? trained
         let first = models[0]
         for m in models.dropFirst() {
             guard m.task.classes == first.task.classes, m.task.kind == first.task.kind else {
                 throw MILError.model(path: m.url!.path, reason: "task '\(m.task.name)' differs from \(first.url!.lastPathComponent)'s '\(first.task.name)'; an ensemble needs one task")
             }
-            guard m.head.config.inputDimension == first.head.config.inputDimension, m.windows == first.windows else {
-                throw MILError.model(path: m.url!.path, reason: "input width or windows differ from \(first.url!.path)")
+            guard m.head.config.inputDimension == first.head.config.inputDimension, m.windows == first.windows,
+                  m.head.config.tokensPerInstance == first.head.config.tokensPerInstance else {
+                throw MILError.model(path: m.url!.path, reason: "input width, dense tokens or windows differ from \(first.url!.path)")
             }
         }
         let task = first.task
@@ -84,11 +94,13 @@ public enum Deploy {
         var bags: [PatientBag] = [], kept: [[Int]?] = [], nonFinite: [NonFiniteFeatures] = []
         for (i, (id, url)) in zip(ids, urls).enumerated() {
             let b: PatientBag
-            do { b = try Bags.load(url, patientID: id, windows: first.windows, layouts: layouts) } catch let e as NonFiniteFeatures {
+            let dense = first.head.config.tokensPerInstance
+            do { b = try Bags.load(url, patientID: id, windows: first.windows, layouts: layouts, denseTokens: dense != nil) } catch let e as NonFiniteFeatures {
                 nonFinite.append(e); continue
             }
-            guard b.dimension == first.head.config.inputDimension else {
-                throw MILError.features(path: url.path, reason: "feature width \(b.dimension), the model expects \(first.head.config.inputDimension)")
+            guard b.dimension == first.head.config.inputDimension * (dense ?? 1), b.tokens == (dense ?? 1) else {
+                throw MILError.features(path: url.path, reason: dense == nil ? "feature width \(b.dimension), the model expects \(first.head.config.inputDimension)"
+                    : "\(b.tokens) dense tokens of width \(b.dimension / max(b.tokens, 1)) per slice, the model expects \(dense!) of \(first.head.config.inputDimension)")
             }
             bags.append(b); kept.append(labels[i])
         }

@@ -37,7 +37,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
     init(_ o: CrossValOptions, task: TaskSpec, cohort: CohortLabels, features: [String]) {
         self.task = task.name; folds = o.folds; seed = o.seed; validationFraction = o.validationFraction
         patients = cohort.count; labelsFingerprint = cohort.fingerprint
-        self.features = features.sorted(); head = o.head.rawValue
+        self.features = features.sorted(); head = o.head.rawValue + (o.tokens == .dense ? " on dense tokens" : "")
         training = "epochs \(o.epochs), lr \(o.learningRate), weight decay \(o.weightDecay), batch \(o.batchSize), max bag \(o.maxBag.map(String.init) ?? "none"), "
             + "patience \(o.patience), windows \(o.windows?.joined(separator: "+") ?? "all"), standardize \(o.standardize), "
             + "hidden \(o.hidden.map(String.init) ?? "default"), attention hidden \(o.attentionHidden.map(String.init) ?? "default"), "

@@ -36,6 +36,8 @@ public struct ExtractOptions: Sendable {
     /// Also write a CLAM-layout copy of every patient's features to `<clamCopy>/h5_files/<patient>.h5`
     /// (`features` + `coords`, see `FeatureStore.writeCLAM`); nil: none.
     public var clamCopy: URL? = nil
+    /// `--tokens`: pooled vectors only, or also the dense tokens per slice (`ExtractDense.swift`).
+    public var tokens: ExtractTokens = .pooled
 
     public init(input: URL, output: URL, encoder: String, weights: URL? = nil, seed: UInt64 = 0, batchSize: Int = 32,
                 precision: FeaturePrecision = .float32, shard: Shard = .all, windows: [String]? = nil, progress: Progress.Style? = nil,
@@ -184,6 +186,7 @@ public enum Extract {
         do { spec = try EncoderRegistry.spec(o.encoder, inputSize: o.inputSize) } catch let e as EncoderError where o.inputSize != nil {
             throw PipelineError.invalidOption(option: "--input-size", reason: "\(e)")
         }
+        try checkTokens(o, spec: spec)
         try checkMemory(spec, o)
         let manifestURL = o.input.appendingPathComponent("manifest.csv")
         let fromVolumes = !FileManager.default.fileExists(atPath: manifestURL.path)
@@ -193,16 +196,19 @@ public enum Extract {
 
         // Model and provenance.
         let model = try EncoderRegistry.load(o.encoder, weights: o.weights, seed: o.seed, inputSize: o.inputSize)
+        let dense = try denseModel(o, model)
         let sha = try o.weights.map { try SHA256.hex(fileAt: $0) } ?? "random-init-seed-\(o.seed)"
         let pre = preprocess(for: spec)
-        let preJSON = try String(decoding: JSONSerialization.data(withJSONObject: [
+        var preObject: [String: Any] = [
             "resize_shorter_side": { if case .shorterSide(let s) = pre.resize { return s } else { return 0 } }(),
             "crop": pre.cropHeight, "interpolation": pre.interpolation.rawValue, "mean": pre.mean, "std": pre.std,
             "crop_pct": spec.preprocessing.cropPct,
             "input": fromVolumes ? "HU volume → window (+ resize \(o.size.map(String.init) ?? "none")) → 8-bit → RGB (gray replicated) → [0, 1]"
                 : "8-bit PNG → RGB (gray replicated) → [0, 1]",
             "feature": "encode (timm forward_head pre_logits)", "batch": o.batchSize,
-        ] as [String: Any], options: [.sortedKeys]), as: UTF8.self)
+        ]
+        if let dense { preObject["tokens"] = tokensDescription(dense) }
+        let preJSON = try String(decoding: JSONSerialization.data(withJSONObject: preObject, options: [.sortedKeys]), as: UTF8.self)
 
         try AtomicFile.createFolder(o.output)
         var summary = Summary(output: o.output)
@@ -268,6 +274,7 @@ public enum Extract {
             }
             let batchCount = (job.rows.count + o.batchSize - 1) / o.batchSize
             var feats = [Float](repeating: 0, count: job.rows.count * d)
+            let denseBuffer = dense.map { DenseTokenBuffer(rows: job.rows.count, tokens: tokensPerSlice($0), dimension: d) }
             var done = 0
             var failure: String? = nil
             var fetchedNext = false
@@ -282,7 +289,8 @@ public enum Extract {
                 summary.timing.waiting += clock() - t
                 if let f = batch.failures.first { failure = f; break }
                 t = clock()
-                let y = withNoGrad { model.encode(batch.images) }
+                let y = dense.map { denseBuffer!.embed($0, images: batch.images, positions: batch.positions) }
+                    ?? withNoGrad { model.encode(batch.images) }
                 precondition(y.shape == [batch.positions.count, d], "extract: encoder output \(y.shape)")
                 y.withUnsafeBufferPointer { src in
                     feats.withUnsafeMutableBufferPointer { dst in
@@ -309,8 +317,9 @@ public enum Extract {
                 let meta = FeatureStoreMetadata(encoder: o.encoder, encoderSHA256: sha, windows: job.windows, patientID: job.patient,
                                                 studyUID: rows[0].study, seriesUID: rows[0].series, spacingMM: job.spacing,
                                                 preprocessingJSON: preJSON)
-                let pf = PatientFeatures(metadata: meta, featDim: d, feats: feats, sliceIndex: rows.map { Int32($0.slice) },
+                var pf = PatientFeatures(metadata: meta, featDim: d, feats: feats, sliceIndex: rows.map { Int32($0.slice) },
                                          zMM: rows.map(\.z), window: rows.map { Int32(labels.firstIndex(of: $0.window)!) })
+                pf.denseTokens = denseBuffer?.tokens
                 try FeatureStore.write(pf, to: o.output.appendingPathComponent(FeatureStore.fileName(patientID: job.patient)), precision: o.precision)
                 summary.written += 1
                 summary.slices += rows.count
