@@ -108,7 +108,9 @@ public struct CTWindow: Sendable, Hashable, Codable, CustomStringConvertible {
                      "CTWindow.apply: destination \(destination.count) too small for \(source.count)×\(stride)")
         let scale = Float(255 / width), lo = Float(lower)
         if stride == 1 && offset == 0 {
-            for i in 0..<source.count { destination[i] = CTWindow.byte((source[i] - lo) * scale) }
+            if let s = source.baseAddress, let d = destination.baseAddress {
+                WindowKernels.apply(s, d, source.count, lo: lo, scale: scale)
+            }
         } else {
             for i in 0..<source.count { destination[i * stride + offset] = CTWindow.byte((source[i] - lo) * scale) }
         }

@@ -88,7 +88,7 @@ public enum Bench {
         return ({
             let s = try Ingest.run(IngestOptions(input: input, output: scratch, windows: windows, progress: .quiet))
             guard s.seriesIngested == 1 else { throw PipelineError.nothingToDo(reason: "ingest-300: \(s.text)") }
-        }, "windows abdomen,lung; separate PNGs (zlib RLE level 1); native size")
+        }, "windows abdomen,lung; separate PNGs (FastDeflate); native size")
     }, reset: { args in
         if args.count >= 2 { try? FileManager.default.removeItem(at: URL(fileURLWithPath: args[1])) }
     })

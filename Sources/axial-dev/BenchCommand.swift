@@ -16,7 +16,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs after one warm-up.")
     var iterations = 3
 
+    @Option(help: "Worker threads of the workload (default: every core); e.g. 1 to compare with a peer's best thread count on a loaded machine.")
+    var threads: Int?
+
     func run() throws {
+        if let threads { Extract.setWorkerThreads(threads) }
         do {
             print(try Bench.run(workload, arguments: arguments, iterations: iterations))
         } catch {

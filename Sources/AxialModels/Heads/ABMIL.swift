@@ -35,7 +35,7 @@ public final class ABMIL: Module, MILHead, @unchecked Sendable {
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
         precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "ABMIL: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
         let b = bags.shape[0], n = bags.shape[1]
-        let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
+        let h = Heads.encode(bags, encoder, config.inputDropout, training, &g)
         let s = attentionW(tanh(attentionV(h))).reshaped([b, n])
         let a = Heads.maskedSoftmax(s, mask: mask)
         let z = matmul(a.reshaped([b, 1, n]), h).reshaped([b, config.hidden])
@@ -73,7 +73,7 @@ public final class GatedABMIL: Module, MILHead, @unchecked Sendable {
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
         precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "GatedABMIL: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
         let b = bags.shape[0], n = bags.shape[1]
-        let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
+        let h = Heads.encode(bags, encoder, config.inputDropout, training, &g)
         // V and U in one GEMM (forward, and one for each gradient): [V; U] h + [b_V; b_U].
         let weight = concat([attentionV.weight.value, attentionU.weight.value], axis: 0)
         let bias = concat([attentionV.bias!.value, attentionU.bias!.value], axis: 0)
@@ -92,16 +92,7 @@ public final class GatedABMIL: Module, MILHead, @unchecked Sendable {
         let t = Tensor(shape: [rows, k], unsafeUninitialized: { _ in })
         let sg = Tensor(shape: [rows, k], unsafeUninitialized: { _ in })
         let y = Tensor(shape: Array(x.shape.dropLast()) + [k], unsafeUninitialized: { yb in
-            x.withUnsafeBufferPointer { xb in
-                let xp = xb.baseAddress!, yp = yb.baseAddress!, tp = t.storage.pointer, sp = sg.storage.pointer
-                for r in 0..<rows {
-                    let xr = xp + r * k2, o = r * k
-                    for j in 0..<k {
-                        let tv = Kernels.tanh(xr[j]), sv = Kernels.sigmoid(xr[k + j])
-                        tp[o + j] = tv; sp[o + j] = sv; yp[o + j] = tv * sv
-                    }
-                }
-            }
+            HeadMath.gate(x.storage.pointer, rows: rows, k: k, t: t.storage.pointer, s: sg.storage.pointer, y: yb.baseAddress!)
         })
         let shape = x.shape
         return Tensor.record(y, inputs: [x], name: "tanhSigmoidGate") { g in

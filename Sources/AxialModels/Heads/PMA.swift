@@ -41,7 +41,7 @@ public final class PMA: Module, MILHead, @unchecked Sendable {
     public func forward(_ bags: Tensor, mask: Tensor, training: Bool, rng g: inout RandomGenerator) -> HeadOutput {
         precondition(bags.rank == 3 && bags.shape[2] == config.inputDimension, "PMA: bags \(bags.shape) must be [B, N, \(config.inputDimension)]")
         let b = bags.shape[0], k = config.seeds, d = config.hidden
-        let h = Heads.drop(relu(encoder(bags)), config.inputDropout, training, &g)
+        let h = Heads.encode(bags, encoder, config.inputDropout, training, &g)
         let s = seeds.value.reshaped([1, k, d]).expand(to: [b, k, d])
         let (mha, w) = attention(s, h, h, keyPaddingMask: Heads.paddingMask(mask), needWeights: true)
         var o = norm0(s + mha)

@@ -381,6 +381,17 @@ public enum Ingest {
     /// `axial extract` embeds when given DICOM / NIfTI directly.
     public static func renderSlice(_ volume: Volume, _ k: Int, windows: [CTWindow], channels: ChannelMode,
                                    resampler: Resampler?) throws -> [Image8] {
+        if resampler == nil && channels == .separate {
+            // Native size, one image per window: window straight from the volume (no HU copy,
+            // no zero-filled byte buffer).
+            let slice = volume.slice(k), n = slice.count
+            return slice.withUnsafeBufferPointer { hu in
+                windows.map { window in
+                    Image8(width: volume.width, height: volume.height, channels: 1,
+                           pixels: [UInt8](unsafeUninitializedCapacity: n) { b, count in window.apply(hu, to: b); count = n })
+                }
+            }
+        }
         var hu = Array(volume.slice(k))
         var (w, h) = (volume.width, volume.height)
         if let r = resampler { hu = r(hu); (w, h) = (r.outWidth, r.outHeight) }
