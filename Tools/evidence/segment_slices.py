@@ -8,7 +8,7 @@ Usage:
 
 Each volume pair is checked first: the label volume must lie on the image's grid (size, spacing, origin,
 direction); otherwise the run stops with an error naming the label file and writes nothing (every output
-goes to OUT.partial and is renamed to OUT at the end). Axial slices holding ≥ 20 label voxels are cut:
+goes to OUT.partial, renamed to OUT at the end and removed on any failure). Axial slices holding ≥ 20 label voxels are cut:
 HU → 8-bit with Axial's lung window (W1500 / L−600: byte = clamp(round((HU − lower) · 255 / width), 0, 255),
 as `CTWindow.byte`), written as gray PNGs; masks are 0 / 255 PNGs of the same size. The real CTs are 512²
 with tumours of 0.1–1.3 % of a slice, so each tumour slice gives `CROPS` (4) crops of 192² whose seeded
@@ -96,6 +96,16 @@ def main():
     partial = out.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(os.path.join(partial, "images")); os.makedirs(os.path.join(partial, "masks"))
+    try:
+        fill(mode, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)   # nothing half-written is left behind
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(partial, out)
+
+
+def fill(mode, partial):
     rng = np.random.default_rng(int(sys.argv[4]) if mode == "synthetic" and len(sys.argv) > 4 else 0)
     groups = {}
     if mode == "pyradiomics":
@@ -127,8 +137,6 @@ def main():
         with open(os.path.join(partial, f"{g}.json"), "w") as f:
             json.dump(entries, f, indent=1)
         print(f"{g}: {len(entries)} image/mask pairs")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(partial, out)
 
 
 if __name__ == "__main__":
