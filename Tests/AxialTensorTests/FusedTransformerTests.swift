@@ -114,4 +114,31 @@ struct FusedTransformerTests {
         let qkv = Tensor.normal([3, 30, 3 * 20], generator: &g)
         withNoGrad { expectClose(packedSelfAttention(qkv, heads: 5), composedAttention(qkv, heads: 5), atol: 1e-6, rtol: 1e-5, "no-grad attention") }
     }
+
+    /// The SIMD8 exp / erf / GELU of the fused ops against the scalar `Kernels` forms (same
+    /// polynomials): over a grid through both erf branches and exp's clamps, plus ±∞ and NaN.
+    @Test func simdMathMatchesScalarKernels() {
+        var xs: [Float] = stride(from: -12, through: 12, by: 0.01).map { Float($0) }
+        xs += [-100, -88.7, -87.3, -87.2, 0.8399, 0.84, 0.8401, -0.84, 88.6, 88.8, 100, 0, -0]
+        while xs.count % 8 != 3 { xs.append(0.5) }   // a scalar tail too
+        let n = xs.count
+        var simd = [Float](repeating: 0, count: n), scalar = simd, g = xs.indices.map { Float($0 % 7) * 0.3 - 1 }
+        xs.withUnsafeBufferPointer { x in
+            simd.withUnsafeMutableBufferPointer { TransformerSIMD.geluForward(x.baseAddress!, $0.baseAddress!, n) }
+            scalar.withUnsafeMutableBufferPointer { Kernels.geluForward(x.baseAddress!, $0.baseAddress!, n) }
+        }
+        expectClose(Tensor(simd), Tensor(scalar), atol: 1e-6, rtol: 1e-6, "gelu forward")
+        xs.withUnsafeBufferPointer { x in g.withUnsafeMutableBufferPointer { gp in
+            simd.withUnsafeMutableBufferPointer { TransformerSIMD.geluBackward(gp.baseAddress!, x.baseAddress!, $0.baseAddress!, n) }
+            scalar.withUnsafeMutableBufferPointer { Kernels.geluBackward(gp.baseAddress!, x.baseAddress!, $0.baseAddress!, n) }
+        } }
+        expectClose(Tensor(simd), Tensor(scalar), atol: 1e-6, rtol: 1e-6, "gelu backward")
+        for x in xs + [.infinity, -.infinity] {
+            let e = TransformerSIMD.exp(SIMD8(repeating: x))[3], ref = Kernels.exp(x)
+            #expect(e == ref || Swift.abs(e - ref) <= 2e-7 * Swift.abs(ref), "exp(\(x)): \(e) vs \(ref)")
+            let r = TransformerSIMD.erf(SIMD8(repeating: x))[5], rr = Kernels.erf(x)
+            #expect(r == rr || Swift.abs(r - rr) <= 1e-7, "erf(\(x)): \(r) vs \(rr)")
+        }
+        #expect(TransformerSIMD.exp(SIMD8(repeating: .nan))[0].isNaN && TransformerSIMD.erf(SIMD8(repeating: .nan))[0].isNaN)
+    }
 }

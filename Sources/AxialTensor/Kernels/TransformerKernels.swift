@@ -173,7 +173,7 @@ enum TransformerKernels {
 
     /// a = gelu(u) (erf form) over n elements, split over workers.
     static func gelu(_ u: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, _ n: Int) {
-        parallelFor(n, grain: 1 << 15) { r in Kernels.geluForward(u + r.lowerBound, a + r.lowerBound, r.count) }
+        parallelFor(n, grain: 1 << 15) { r in TransformerSIMD.geluForward(u + r.lowerBound, a + r.lowerBound, r.count) }
     }
 
     /// da ← da·gelu′(u) in place over [rows, cols] (contiguous), and out[j] = Σ_i of the result.
@@ -190,7 +190,7 @@ enum TransformerKernels {
                 let o = partial + c * cols
                 for row in (c * chunk)..<Swift.min(rows, (c + 1) * chunk) {
                     let g = da + row * cols
-                    Kernels.geluBackward(g, u + row * cols, g, cols)
+                    TransformerSIMD.geluBackward(g, u + row * cols, g, cols)
                     if out != nil { for j in 0..<cols { o[j] += g[j] } }
                 }
             }
@@ -227,7 +227,7 @@ enum TransformerKernels {
                     for i in 0..<rows {
                         let row = s + i * n
                         let mx = Kernels.maximum(row, n)
-                        for j in 0..<n { row[j] = Kernels.exp(row[j] - mx) }
+                        TransformerSIMD.expShifted(row, n, shift: mx)
                         let sum = Kernels.sum(row, n)
                         let inv = 1 / sum
                         for j in 0..<n { row[j] *= inv }
@@ -268,7 +268,8 @@ enum TransformerKernels {
                     for i in 0..<rows {
                         let pr = p + i * n, dr = dp + i * n, li = l[q0 + i]
                         let di = Kernels.dot(dO + (q0 + i) * dim, o + (q0 + i) * dim, hd)
-                        for j in 0..<n { let e = Kernels.exp(pr[j] - li); pr[j] = e; dr[j] = e * (dr[j] - di) }
+                        TransformerSIMD.expShifted(pr, n, shift: li)
+                        for j in 0..<n { dr[j] = pr[j] * (dr[j] - di) }
                     }
                     BLAS.sgemm(transA: true, transB: false, m: n, n: hd, k: rows, a: p, lda: n,
                                b: dO + q0 * dim, ldb: dim, beta: first, c: dv, ldc: ld, partition: false)

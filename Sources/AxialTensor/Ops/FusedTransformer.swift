@@ -198,7 +198,7 @@ public func preNormMLPResidual(_ x: Tensor, normWeight: Tensor?, normBias: Tenso
             if let b1 { for i in 0..<rows { (uc + i * hid).update(from: b1, count: hid) } }
             BLAS.sgemm(transA: false, transB: true, m: rows, n: hid, k: d, a: hp + r0 * d, lda: d, b: w1, ldb: d,
                        beta: b1 == nil ? 0 : 1, c: uc, ldc: hid, partition: false)
-            Kernels.geluForward(uc, ap + r0 * hid, rows * hid)
+            TransformerSIMD.geluForward(uc, ap + r0 * hid, rows * hid)
             let yc = yp + r0 * d
             for i in 0..<rows {
                 let row = yc + i * d, s = xp + (r0 + i) * d
