@@ -70,14 +70,18 @@ public enum BLAS {
                      "BLAS.sgemm: sizes m \(m), n \(n), k \(k) must be in 0…\(limit)")
         let (aRows, aCols) = transA ? (k, m) : (m, k)
         let (bRows, bCols) = transB ? (n, k) : (k, n)
-        precondition(lda >= Swift.max(1, aCols) && ldb >= Swift.max(1, bCols) && ldc >= Swift.max(1, n)
-                     && lda <= limit && ldb <= limit && ldc <= limit,
+        // A stride matters only for a matrix that is read or written (an empty one is never touched:
+        // m = 0 or n = 0 returns at once, k = 0 only scales C).
+        let touched = m > 0 && n > 0
+        let aOK = !touched || k == 0 || lda >= aCols, bOK = !touched || k == 0 || ldb >= bCols, cOK = !touched || ldc >= n
+        precondition(aOK && bOK && cOK && lda >= 0 && ldb >= 0 && ldc >= 0 && lda <= limit && ldb <= limit && ldc <= limit,
                      "BLAS.sgemm: strides lda \(lda), ldb \(ldb), ldc \(ldc) too small for A [\(aRows), \(aCols)], B [\(bRows), \(bCols)], C [\(m), \(n)]")
-        if aCount >= 0 {
+        guard touched else { return }
+        if aCount >= 0 && k > 0 {
             precondition(span(rows: aRows, cols: aCols, ld: lda) <= aCount,
                          "BLAS.sgemm: A [\(aRows), \(aCols)] (lda \(lda)) needs \(span(rows: aRows, cols: aCols, ld: lda)) floats, the buffer has \(aCount)")
         }
-        if bCount >= 0 {
+        if bCount >= 0 && k > 0 {
             precondition(span(rows: bRows, cols: bCols, ld: ldb) <= bCount,
                          "BLAS.sgemm: B [\(bRows), \(bCols)] (ldb \(ldb)) needs \(span(rows: bRows, cols: bCols, ld: ldb)) floats, the buffer has \(bCount)")
         }
