@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "axial", targets: ["axial"]),
+        .executable(name: "axial-h5probe", targets: ["axial-h5probe"]),
         .library(name: "AxialCore", targets: ["AxialCore"]),
         .library(name: "AxialTensor", targets: ["AxialTensor"]),
         .library(name: "AxialNN", targets: ["AxialNN"]),
@@ -71,6 +72,10 @@ let package = Package(
             swiftSettings: fastMath),
 
         // Development (not in the product): bench workloads, encoder checks, experiments; called by Tools/.
+        // Reads untrusted HDF5 feature files in a child process (FeatureProbe), so that a crash of
+        // the HDF5 library on a damaged file cannot take the calling stage down.
+        .executableTarget(name: "axial-h5probe", dependencies: ["AxialStore"], path: "Sources/axial-h5probe",
+                          swiftSettings: fastMath),
         .executableTarget(
             name: "axial-dev",
             dependencies: ["AxialPipeline", "AxialTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -39,6 +39,32 @@ public enum DICOMValidate {
         0x0028_0030: "DS", 0x0028_0100: "US", 0x0028_0101: "US", 0x0028_0102: "US", 0x0028_0103: "US",
         0x0028_1050: "DS", 0x0028_1051: "DS", 0x0028_1052: "DS", 0x0028_1053: "DS", 0x0028_1054: "LO",
         0x0018_0050: "DS", 0x0018_0088: "DS", 0x0020_0013: "IS", 0x0020_0032: "DS", 0x0020_0037: "DS",
+        // The spacing elements GDCM's `ImageHelper::GetSpacingValue` reads (which one depends on
+        // the SOP class GDCM infers, so all are checked): ImagerPixelSpacing, ImagePlanePixelSpacing,
+        // NominalScannedPixelSpacing, PixelAspectRatio, GridFrameOffsetVector, FrameIncrementPointer
+        // (read as a typed AT — FuzzDICOM's fourth find was one written as US), FrameTime, Planes.
+        0x0018_1164: "DS", 0x3002_0011: "DS", 0x0018_2010: "DS", 0x0028_0034: "IS", 0x3004_000C: "DS",
+        0x0028_0009: "AT", 0x0018_1063: "DS", 0x0028_0012: "US",
+    ]
+    /// Spacing values GDCM parses as numbers (tag, name, values required, must be > 0); checked
+    /// when present and non-empty: exactly that many values (nil = at least 2), each a finite
+    /// number. GDCM asserts on a spacing read as a sequence, with a VR other than the dictionary's,
+    /// or (DS with a backslash) with fewer than two values; an unparsable value becomes garbage.
+    static let spacingValues: [(key: UInt32, name: String, count: Int?, positive: Bool)] = [
+        (0x0028_0030, "PixelSpacing", 2, true), (0x0018_1164, "ImagerPixelSpacing", 2, true),
+        (0x3002_0011, "ImagePlanePixelSpacing", 2, true), (0x0018_2010, "NominalScannedPixelSpacing", 2, true),
+        (0x0028_0034, "PixelAspectRatio", 2, true), (0x0018_0088, "SpacingBetweenSlices", 1, true),
+        (0x0018_0050, "SliceThickness", 1, false), (0x0018_1063, "FrameTime", 1, false),
+        (0x3004_000C, "GridFrameOffsetVector", nil, false),
+    ]
+    /// Top-level sequences whose content GDCM's spacing / origin / rescale code reads with
+    /// assertions on its shape (first item present, nested sequences, typed values):
+    /// the functional groups of enhanced multi-frame images and ultrasound regions. Axial reads
+    /// single-frame CT with top-level geometry only, so these files are refused whole.
+    static let refusedSequences: [UInt32: String] = [
+        0x5200_9229: "SharedFunctionalGroupsSequence (5200,9229): an enhanced multi-frame image",
+        0x5200_9230: "PerFrameFunctionalGroupsSequence (5200,9230): an enhanced multi-frame image",
+        0x0018_6011: "SequenceOfUltrasoundRegions (0018,6011): an ultrasound image",
     ]
     private static let knownVRs: Set<String> = longVRs.union(["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
                                                              "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"])
@@ -198,9 +224,16 @@ public enum DICOMValidate {
                     throw Refusal("corrupt DICOM header: item tag \(tagName(h.group, h.element)) at byte \(i) outside a sequence")
                 }
                 lastTag = tagName(h.group, h.element)
+                if let what = DICOMValidate.refusedSequences[key] {
+                    throw Refusal("unsupported DICOM: \(what) (Axial reads single-frame CT; convert it to single-frame CT files first)")
+                }
                 if h.length == 0xFFFF_FFFF {
                     guard h.vr == nil || h.vr == "SQ" || h.vr == "UN" else {
                         throw Refusal("corrupt DICOM header: \(lastTag) (VR \(h.vr!)) has undefined length")
+                    }
+                    // An image-module / spacing value read as a sequence: GDCM asserts on its missing bytes.
+                    if let expected = DICOMValidate.typedVRs[key] {
+                        throw Refusal("corrupt DICOM header: \(lastTag) (VR \(expected)) has undefined length (read as a sequence)")
                     }
                     i = try skipUndefinedSequence(from: h.valueStart, depth: 0, explicit: explicit && h.vr != "UN")
                 } else {
@@ -208,7 +241,7 @@ public enum DICOMValidate {
                     if let vr = h.vr, vr != "UN", let expected = DICOMValidate.typedVRs[key], vr != expected {
                         throw Refusal("corrupt DICOM header: \(tagName(h.group, h.element)) has VR \(vr), the standard's is \(expected)")
                     }
-                    if h.group == 0x0028 || h.group == 0x0018 { values[key] = (h.valueStart, Int(h.length)) }
+                    if [0x0028, 0x0018, 0x3002, 0x3004].contains(h.group) { values[key] = (h.valueStart, Int(h.length)) }
                     i = h.valueStart + Int(h.length)
                 }
             }
@@ -320,20 +353,31 @@ public enum DICOMValidate {
         if let intercept = w.numbers(0x0028, 0x1052), let first = intercept.first {
             guard let v = first, v.isFinite, abs(v) <= 1e6 else { return "RescaleIntercept (0028,1052) = '\(w.text(0x0028, 0x1052)!)' is not a finite, plausible number" }
         }
-        if let spacing = w.numbers(0x0028, 0x0030) {
-            guard spacing.count == 2, let a = spacing[0], let c = spacing[1], a.isFinite, c.isFinite, a > 0, c > 0 else {
-                return "PixelSpacing (0028,0030) = '\(w.text(0x0028, 0x0030)!)' must be two positive finite numbers"
+        if let why = spacingProblem(w) { return why }
+        return nil
+    }
+
+    /// The spacing class (`spacingValues`, FrameIncrementPointer): VM, numbers, signs.
+    static func spacingProblem(_ w: Walker) -> String? {
+        let words = ["", "one", "two"]
+        for s in spacingValues {
+            let g = UInt16(s.key >> 16), e = UInt16(s.key & 0xFFFF)
+            guard let values = w.numbers(g, e) else { continue }
+            let tag = "\(s.name) \(tagName(g, e)) = '\(w.text(g, e)!)'"
+            let sign = s.positive ? "positive" : (s.key == 0x0018_0050 ? "non-negative" : "")
+            let what = s.count.map { "\($0 < words.count ? words[$0] : String($0)) \(sign.isEmpty ? "" : sign + " ")finite number\($0 == 1 ? "" : "s")" }
+                ?? "at least two finite numbers"
+            if let n = s.count { guard values.count == n else { return "\(tag) must be \(what) (it has \(values.count) values)" } }
+            else { guard values.count >= 2 else { return "\(tag) must be \(what)" } }
+            for v in values {
+                guard let v, v.isFinite else { return "\(tag) must be \(what)" }
+                if s.positive && !(v > 0) { return "\(tag) must be \(what)" }
+                if s.key == 0x0018_0050 && v < 0 { return "\(tag) must be \(what)" }
             }
         }
-        if let thickness = w.numbers(0x0018, 0x0050), let first = thickness.first {
-            guard let t = first, t.isFinite, t >= 0 else {
-                return "SliceThickness (0018,0050) = '\(w.text(0x0018, 0x0050)!)' must be a non-negative finite number"
-            }
-        }
-        if let between = w.numbers(0x0018, 0x0088), let first = between.first {
-            guard let t = first, t.isFinite, t > 0 else {
-                return "SpacingBetweenSlices (0018,0088) = '\(w.text(0x0018, 0x0088)!)' must be a positive finite number"
-            }
+        // FrameIncrementPointer: GDCM reads it as AT (4-byte tags) and follows the first.
+        if let v = w.values[0x0028_0009], v.length > 0, v.length % 4 != 0 {
+            return "FrameIncrementPointer (0028,0009) holds \(v.length) bytes, not a whole number of 4-byte tags (VR AT)"
         }
         return nil
     }

@@ -75,6 +75,10 @@ struct Ingest: ParsableCommand {
             }
             // Exit codes (README "Errors and exit codes"): 1 = nothing usable done (every series of
             // this shard failed), 3 = some series or inputs failed, the rest done (listed in ingest_errors.csv).
+            if summary.exitCode == 2 {
+                FileHandle.standardError.write(Data("error: no CT series found under \(input) (\(summary.seriesNotCT) series of other modalities skipped, listed in \(summary.errors.lastPathComponent))\n".utf8))
+                throw ExitCode(2)
+            }
             if let code = summary.exitCode {
                 FileHandle.standardError.write(Data("error: \(summary.failureLine)\n".utf8))
                 throw ExitCode(code)

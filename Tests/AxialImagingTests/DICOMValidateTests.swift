@@ -130,7 +130,43 @@ import Testing
             els[i].vr = "IS"
         }, "(0028,1053) has VR IS, the standard's is DS"))
         out.append(("trailing_stray_bytes", b + [0x07, 0x61, 0x00], "3 stray byte(s) after PixelData"))
+        // Found by FuzzDICOM (fourth): FrameIncrementPointer written as US, which GDCM's
+        // GetSpacingValue reads through a typed AT attribute (assertion, abort). The whole spacing
+        // class GDCM reads is checked: VR, VM, numbers, sequences in their place.
+        out.append(("frame_increment_pointer_us", edit(b, insert(0x0028, 0x0009, "US", [1, 0])),
+                    "(0028,0009) has VR US, the standard's is AT"))
+        out.append(("frame_increment_pointer_short", edit(b, insert(0x0028, 0x0009, "AT", [0x18, 0x00])),
+                    "FrameIncrementPointer (0028,0009) holds 2 bytes"))
+        out.append(("frame_time_vr_is", edit(b, insert(0x0018, 0x1063, "IS", Array("40".utf8))),
+                    "(0018,1063) has VR IS, the standard's is DS"))
+        out.append(("frame_time_text", edit(b, insert(0x0018, 0x1063, "DS", Array("fast".utf8))), "FrameTime (0018,1063)"))
+        out.append(("imager_spacing_three", edit(b, insert(0x0018, 0x1164, "DS", Array("0.5\\0.5\\0.5".utf8))),
+                    "ImagerPixelSpacing (0018,1164) = '0.5\\0.5\\0.5' must be two positive finite numbers (it has 3 values)"))
+        out.append(("imager_spacing_text", edit(b, insert(0x0018, 0x1164, "DS", Array("a\\b".utf8))), "ImagerPixelSpacing (0018,1164)"))
+        out.append(("imager_spacing_vr_fd", edit(b, insert(0x0018, 0x1164, "FD", [UInt8](repeating: 0, count: 16))),
+                    "(0018,1164) has VR FD, the standard's is DS"))
+        out.append(("plane_spacing_one", edit(b, insert(0x3002, 0x0011, "DS", Array("0.5".utf8))), "ImagePlanePixelSpacing (3002,0011)"))
+        out.append(("scanned_spacing_zero", edit(b, insert(0x0018, 0x2010, "DS", Array("0\\1".utf8))), "NominalScannedPixelSpacing (0018,2010)"))
+        out.append(("aspect_ratio_one", edit(b, insert(0x0028, 0x0034, "IS", Array("1".utf8))), "PixelAspectRatio (0028,0034)"))
+        out.append(("spacing_vr_sq", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x0030 }!
+            els[i].vr = "SQ"; els[i].value = []
+        }, "(0028,0030) has VR SQ, the standard's is DS"))
+        out.append(("between_slices_two", edit(b, insert(0x0018, 0x0088, "DS", Array("1\\2".utf8))), "SpacingBetweenSlices (0018,0088)"))
+        out.append(("grid_offsets_one", edit(b, insert(0x3004, 0x000C, "DS", Array("0".utf8))), "GridFrameOffsetVector (3004,000C)"))
+        out.append(("functional_groups", edit(b, insert(0x5200, 0x9229, "SQ", [])), "SharedFunctionalGroupsSequence (5200,9229)"))
+        out.append(("per_frame_groups", edit(b, insert(0x5200, 0x9230, "SQ", [])), "PerFrameFunctionalGroupsSequence (5200,9230)"))
+        out.append(("ultrasound_regions", edit(b, insert(0x0018, 0x6011, "SQ", [])), "SequenceOfUltrasoundRegions (0018,6011)"))
         return out
+    }
+
+    /// Inserts an element at its place in tag order.
+    static func insert(_ g: UInt16, _ e: UInt16, _ vr: String, _ value: [UInt8]) -> (inout [Element]) -> Void {
+        { els in
+            let key = UInt32(g) << 16 | UInt32(e)
+            let i = els.firstIndex { (UInt32($0.group) << 16 | UInt32($0.element)) > key } ?? els.count
+            els.insert(Element(group: g, element: e, vr: vr, value: value), at: i)
+        }
     }
 
     /// `expected` holds alternatives separated by "|" (a cut at an element boundary before
@@ -146,6 +182,27 @@ import Testing
         let zeros = b + [UInt8](repeating: 0, count: 10), element = b + [0xFC, 0xFF, 0xFC, 0xFF, 0x4F, 0x42, 0, 0, 2, 0, 0, 0, 0, 0]
         #expect(zeros.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
         #expect(element.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
+    }
+
+    /// The fuzzer's input itself (kept in Tools/fuzz/regressions/FuzzDICOM too).
+    @Test func fourthFuzzFindIsRefused() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tools/fuzz/regressions/FuzzDICOM/frame-increment-pointer-us-gdcm-assert.dcm")
+        let why = DICOMValidate.problem(url.path)
+        #expect(why?.contains("(0028,0009) has VR US, the standard's is AT") == true, "\(why ?? "accepted")")
+    }
+
+    /// Well-formed spacing elements of the other SOP classes still pass.
+    @Test func wellFormedSpacingPasses() throws {
+        let b = try Self.validSlice()
+        let ok = Self.edit(b) { els in
+            Self.insert(0x0018, 0x1164, "DS", Array("0.5\\0.5".utf8))(&els)
+            Self.insert(0x0028, 0x0009, "AT", [0x18, 0x00, 0x63, 0x10])(&els)
+            Self.insert(0x0018, 0x1063, "DS", Array("40".utf8))(&els)
+            Self.insert(0x0028, 0x0034, "IS", Array("1\\1".utf8))(&els)
+            Self.insert(0x0018, 0x0088, "DS", Array("".utf8))(&els)
+        }
+        #expect(ok.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
     }
 
     @Test func validSlicePasses() throws {

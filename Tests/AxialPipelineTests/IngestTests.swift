@@ -158,8 +158,11 @@ func scratch(_ tag: String) -> URL {
         #expect(a.seriesOtherShards + b.seriesOtherShards == 4)   // each of the 4 series belongs to one shard
         let manifest = try CSVTable.read(out.appendingPathComponent("manifest.csv"))
         #expect(manifest.rows.count == 18)
-        let errors = try CSVTable.read(out.appendingPathComponent("ingest_errors.csv"))
-        #expect(errors.rows.count == 2)   // the scan problem once (shard 0), the broken series once
+        // Each shard its own list (the scan problem once, in shard 0's; the broken series in its shard's).
+        let lists = try (0..<2).map { try CSVTable.read(out.appendingPathComponent("ingest_errors.shard-\($0)-of-2.csv")).rows }
+        #expect(lists[0].count + lists[1].count == 2)
+        #expect(lists[0].contains { $0[0] == "/in/notes.txt" })
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("ingest_errors.csv").path))
     }
 
     @Test func badOptionsAreClearErrors() throws {

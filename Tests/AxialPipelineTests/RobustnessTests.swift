@@ -164,6 +164,23 @@ import Testing
         #expect(FeatureStore.fileName(patientID: "") == "unknown.h5")
     }
 
+    /// An empty PatientID and a real patient 'unknown' both become unknown.h5 / unknown/: ingest and
+    /// extract's DICOM input path alike refuse both as a collision (extract used to merge them).
+    @Test func emptyPatientIDCollidesWithUnknown() throws {
+        let dicom = scratch("rb-empty-id"), ingest = scratch("rb-empty-ingest"), feats = scratch("rb-empty-feats")
+        for (i, id) in ["", "unknown", "ok"].enumerated() {
+            _ = try SyntheticCT(patientID: id, rows: 16, columns: 16, slices: 2, seed: UInt64(i + 1))
+                .write(to: dicom.appendingPathComponent("p\(i)"))
+        }
+        let s = try Ingest.run(IngestOptions(input: dicom, output: ingest, progress: .quiet))
+        #expect(s.seriesIngested == 1 && s.seriesFailed == 2 && s.exitCode == 3)
+        let x = try Extract.run(ExtractOptions(input: dicom, output: feats, encoder: "vit_test", progress: .quiet))
+        #expect(x.written == 1 && x.failed == 2, "written \(x.written), failed \(x.failed)")
+        let xerr = try CSVTable.read(feats.appendingPathComponent("extract_errors.csv"))
+        #expect(xerr.rows.count == 2 && xerr.rows.allSatisfy { $0[1].contains("all become the file name 'unknown'") }, "\(xerr.rows)")
+        #expect(!FileManager.default.fileExists(atPath: feats.appendingPathComponent("unknown.h5").path))
+    }
+
     @Test func ingestExitCodes() {
         var s = Ingest.Summary(manifest: URL(fileURLWithPath: "/m"), errors: URL(fileURLWithPath: "/e"))
         s.seriesFound = 3

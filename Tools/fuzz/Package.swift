@@ -24,5 +24,8 @@ let package = Package(
                 .product(name: "AxialPipeline", package: "Axial"),
             ],
             path: "Sources/\(name)")
-    }
+    } + [
+        .executableTarget(name: "axial-h5probe", dependencies: [.product(name: "AxialStore", package: "Axial")],
+                          path: "Sources/axial-h5probe"),
+    ]
 )

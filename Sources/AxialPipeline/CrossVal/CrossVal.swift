@@ -170,8 +170,11 @@ public enum CrossVal {
         var bags: [String: PatientBag] = [:]
         var dimension = 0
         var nonFinite: [NonFiniteFeatures] = []
+        // Untrusted files go through the HDF5 probe child first (a file that crashes libhdf5 is an error, not a crash).
+        let probed = try FeatureProbe.check(cohort.patientIDs.map { o.features.appendingPathComponent(FeatureStore.fileName(patientID: $0)) })
         for id in cohort.patientIDs {
             let url = o.features.appendingPathComponent(FeatureStore.fileName(patientID: id))
+            if let why = probed[url.path] { throw MILError.features(path: url.path, reason: why) }
             let bag: PatientBag
             do { bag = try Bags.load(url, patientID: id, windows: o.windows, layouts: layouts, denseTokens: o.tokens == .dense) } catch let e as NonFiniteFeatures {
                 nonFinite.append(e); continue

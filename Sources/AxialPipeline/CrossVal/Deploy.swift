@@ -80,8 +80,11 @@ public enum Deploy {
             ids = cohort.patientIDs; labels = cohort.labels
             urls = ids.map { o.features.appendingPathComponent(FeatureStore.fileName(patientID: $0)) }
         } else {
-            for name in try Cohort.featureFiles(in: o.features).sorted() {
+            let names = try Cohort.featureFiles(in: o.features).sorted()
+            let probed = try FeatureProbe.check(names.map { o.features.appendingPathComponent($0) })
+            for name in names {
                 let url = o.features.appendingPathComponent(name)
+                if let why = probed[url.path] { throw MILError.features(path: url.path, reason: why) }
                 let id: String
                 do { id = try FeatureStore.readAnyLayout(url).features.metadata.patientID } catch {
                     throw MILError.features(path: url.path, reason: "cannot read: \(error)")
@@ -92,7 +95,10 @@ public enum Deploy {
         let keySlices = try o.keySlices.map(Bags.readKeySlices) ?? [:]
         let layouts = FeatureLayoutLog()
         var bags: [PatientBag] = [], kept: [[Int]?] = [], nonFinite: [NonFiniteFeatures] = []
+        // The HDF5 probe child first (the table branch; the other branch probed its files above).
+        let probed = o.table == nil ? [:] : try FeatureProbe.check(urls)
         for (i, (id, url)) in zip(ids, urls).enumerated() {
+            if let why = probed[url.path] { throw MILError.features(path: url.path, reason: why) }
             let b: PatientBag
             let dense = first.head.config.tokensPerInstance
             do { b = try Bags.load(url, patientID: id, windows: first.windows, layouts: layouts, denseTokens: dense != nil) } catch let e as NonFiniteFeatures {

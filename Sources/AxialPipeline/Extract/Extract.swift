@@ -218,11 +218,10 @@ public enum Extract {
 
         try AtomicFile.createFolder(o.output)
         var summary = Summary(output: o.output)
-        // A fresh error list per unsharded run (a failure fixed by a rerun disappears); shards append to the shared one.
-        let errorsURL = o.output.appendingPathComponent("extract_errors.csv")
-        if o.shard.count == 1 {
-            try CSVTable(header: errorsHeader).write(to: errorsURL)
-        }
+        // A fresh error list per run (a failure fixed by a rerun disappears); each shard has its own
+        // (extract_errors.shard-i-of-n.csv), so shards never append to a shared list.
+        let errorsURL = o.output.appendingPathComponent(o.shard.errorListName("extract_errors"))
+        try CSVTable(header: errorsHeader).write(to: errorsURL)
         let errors = try CSVAppender(url: errorsURL, header: errorsHeader)
         // A complete file is skipped only when this run would write the same thing; one made by another
         // encoder, other weights or other preprocessing stops the run (never mixed into one folder).
@@ -419,7 +418,9 @@ public enum Extract {
                 throw PipelineError.invalidOption(option: manifestURL.path, reason: "row \(i + 2): slice_index '\(r[csl])' / z_mm '\(r[cz])' not numbers")
             }
             if !labels.contains(r[cw]) { labels.append(r[cw]) }
-            byPatient[r[cp].isEmpty ? "unknown" : r[cp], default: []].append(Row(study: r[cst], series: r[cse], slice: slice, z: z, window: r[cw], path: r[cpa]))
+            // Keyed by the raw ID (as ingest does): an empty ID and a real 'unknown' both become
+            // unknown.h5, so they are refused as a collision below instead of being merged.
+            byPatient[r[cp], default: []].append(Row(study: r[cst], series: r[cse], slice: slice, z: z, window: r[cw], path: r[cpa]))
         }
         let windows = o.windows ?? labels
         for w in windows where !labels.contains(w) {
@@ -441,7 +442,7 @@ public enum Extract {
             if try isDone(url) { summary.skipped += 1; continue }
             let rows = byPatient[p]!.filter { windowIndex[$0.window] != nil }
                 .sorted { ($0.slice, windowIndex[$0.window]!) < ($1.slice, windowIndex[$1.window]!) }
-            if !rows.isEmpty { todo.append((p, rows)) }
+            if !rows.isEmpty { todo.append((p.isEmpty ? "unknown" : p, rows)) }
         }
         let input = o.input
         let jobs = todo
@@ -492,7 +493,8 @@ public enum Extract {
             }
         }
         var byPatient: [String: [(SeriesInfo, any VolumeReader)]] = [:]
-        for s in series { byPatient[s.0.patientID.isEmpty ? "unknown" : s.0.patientID, default: []].append(s) }
+        // Raw IDs, as ingest: an empty PatientID and a real 'unknown' collide (both unknown.h5) and are refused.
+        for s in series { byPatient[s.0.patientID, default: []].append(s) }
         let patients = byPatient.keys.sorted()
         summary.patients = patients.count
         if patients.isEmpty { throw PipelineError.nothingToDo(reason: "\(o.input.path): no manifest.csv and no DICOM / NIfTI series found") }
@@ -507,7 +509,7 @@ public enum Extract {
             }
             let url = o.output.appendingPathComponent(FeatureStore.fileName(patientID: p))
             if try isDone(url) { summary.skipped += 1; continue }
-            todo.append((p, byPatient[p]!.sorted { $0.0.seriesUID < $1.0.seriesUID }))
+            todo.append((p.isEmpty ? "unknown" : p, byPatient[p]!.sorted { $0.0.seriesUID < $1.0.seriesUID }))
         }
         let jobs = todo, channels = o.channels, size = o.size
         return Plan(count: jobs.count, estimate: { i in jobs[i].1.reduce(0) { $0 + max($1.0.files.count, 1) } * labels.count }, prepare: { i in

@@ -38,6 +38,9 @@ public enum Ingest {
         public var seriesIngested = 0
         public var seriesSkipped = 0
         public var seriesFailed = 0
+        /// Series skipped by design (modality not CT): listed in the error list for the record,
+        /// never counted as failed (no exit code 3 for them).
+        public var seriesNotCT = 0
         public var seriesOtherShards = 0
         public var slices = 0
         public var images = 0
@@ -54,6 +57,8 @@ public enum Ingest {
         /// unreadable while the rest was done; nil when nothing failed.
         public var exitCode: Int32? {
             if seriesFailed > 0 && seriesIngested + seriesSkipped == 0 { return 1 }
+            // Only non-CT series in this shard: nothing to ingest, as with no series at all.
+            if seriesFailed == 0 && problems.isEmpty && seriesNotCT > 0 && seriesIngested + seriesSkipped == 0 { return 2 }
             if seriesFailed > 0 || !problems.isEmpty { return 3 }
             return nil
         }
@@ -69,7 +74,7 @@ public enum Ingest {
         public var text: String {
             var lines = [
                 "ingest: \(seriesFound) series found, \(seriesIngested) ingested, \(seriesSkipped) already complete, "
-                    + "\(seriesFailed) failed" + (seriesOtherShards > 0 ? ", \(seriesOtherShards) left to other shards" : ""),
+                    + "\(seriesFailed) failed" + (seriesNotCT > 0 ? ", \(seriesNotCT) not CT (skipped)" : "") + (seriesOtherShards > 0 ? ", \(seriesOtherShards) left to other shards" : ""),
                 "ingest: \(slices) slices → \(images) images in \(Progress.formatDuration(seconds))"
                     + (seconds > 0 && slices > 0 ? String(format: " (%.1f slices/s)", Double(slices) / seconds) : ""),
                 "ingest: manifest \(manifest.path)",
@@ -97,13 +102,11 @@ public enum Ingest {
         let out = options.output
         let started = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         var summary = Summary(manifest: out.appendingPathComponent("manifest.csv"),
-                              errors: out.appendingPathComponent("ingest_errors.csv"))
+                              errors: out.appendingPathComponent(options.shard.errorListName("ingest_errors")))
         let lock = try FolderLock(url: out.appendingPathComponent(".ingest.lock"))
 
-        // Errors: a fresh file per unsharded run; shards append to the shared one.
-        if options.shard.count == 1 {
-            try CSVTable(header: errorsHeader).write(to: summary.errors)
-        }
+        // Errors: a fresh list per run (per shard when sharded: ingest_errors.shard-i-of-n.csv).
+        try CSVTable(header: errorsHeader).write(to: summary.errors)
         let errors = try CSVAppender(url: summary.errors, header: errorsHeader)
         let problemLog = ProblemLog(appender: errors, lock: lock)
 
@@ -203,6 +206,8 @@ public enum Ingest {
                 summary.warnings += warnings
             case .failed(let problem):
                 summary.seriesFailed += 1; summary.problems.append(problem)
+            case .notCT:
+                summary.seriesNotCT += 1
             }
         }
         try lock.locked { try rebuildManifest(out) }
@@ -213,6 +218,8 @@ public enum Ingest {
     enum SeriesResult: Sendable {
         case done(slices: Int, images: Int, warnings: [String], masked: Bool)
         case failed(InputProblem)
+        /// Skipped by design (not CT): recorded, not a failure.
+        case notCT(InputProblem)
     }
 
     /// `<out>/<patient>/<series_uid>` (sanitised).
@@ -243,7 +250,7 @@ public enum Ingest {
                                  reason: "series \(info.seriesUID): modality \(modality), not CT (no Hounsfield units), skipped")
             try? problems.record([p])
             progress.addTotal(-estimated)
-            return .failed(p)
+            return .notCT(p)
         }
         let volume: Volume
         do {

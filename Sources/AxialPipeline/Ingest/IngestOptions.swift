@@ -11,6 +11,13 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
 
     public static let all = Shard(index: 0, count: 1)
 
+    /// The error list this shard writes, rewritten on each of its runs: `<stem>.csv` unsharded,
+    /// `<stem>.shard-<i>-of-<n>.csv` for shard i/n (shards running at once never share a list, and
+    /// a shard's rerun drops the failures it fixed).
+    public func errorListName(_ stem: String) -> String {
+        count == 1 ? "\(stem).csv" : "\(stem).shard-\(index)-of-\(count).csv"
+    }
+
     public init(index: Int, count: Int) {
         precondition(count >= 1 && index >= 0 && index < count, "Shard \(index)/\(count) out of range")
         self.index = index; self.count = count

@@ -127,9 +127,14 @@ public enum Report {
         // Feature provenance.
         var provenance: [String: String] = [:]
         if let f = o.features {
+            let present = preds.pooled.patientIDs.map { f.appendingPathComponent(FeatureStore.fileName(patientID: $0)) }
+                .filter { FileManager.default.fileExists(atPath: $0.path) }
+            // Through the HDF5 probe child first: a damaged file gets no provenance line, not a crash.
+            let probed = try FeatureProbe.check(present)
             for id in preds.pooled.patientIDs {
                 let url = f.appendingPathComponent(FeatureStore.fileName(patientID: id))
                 guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                if let why = probed[url.path] { provenance[id] = "unreadable feature file: \(why)"; continue }
                 if let p = FeatureStore.readProvenance(url) { provenance[id] = "\(p.encoder), weights sha256 \(p.encoderSHA256.prefix(12))…" }
                 else if let l = try? FeatureStore.layout(of: url) { provenance[id] = "\(l.displayName) layout (\(l.contents))" }
             }

@@ -85,6 +85,7 @@ public enum Kernels {
     /// Σ p[i] with eight SIMD8 accumulators, in Double-free Float (pairwise-ish accuracy).
     @inlinable
     public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        precondition(n >= 0, "Kernels.sum: negative count \(n)")
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var i = 0
         let raw = UnsafeRawPointer(p)
@@ -104,6 +105,7 @@ public enum Kernels {
     /// Σ p[i]² with SIMD8 accumulators.
     @inlinable
     public static func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        precondition(n >= 0, "Kernels.sumOfSquares: negative count \(n)")
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         let raw = UnsafeRawPointer(p)
@@ -121,6 +123,7 @@ public enum Kernels {
     /// Σ a[i]·b[i] with SIMD8 accumulators.
     @inlinable
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        precondition(n >= 0, "Kernels.dot: negative count \(n)")
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
@@ -140,12 +143,14 @@ public enum Kernels {
     /// y = 0.5·x·(1 + erf(x/√2)).
     @inlinable
     public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.geluForward: negative count \(n)")
         for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + erf(v * 0.7071067811865476)) }
     }
 
     /// dx = g·(Φ(x) + x·φ(x)) for the erf GELU.
     @inlinable
     public static func geluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.geluBackward: negative count \(n)")
         for i in 0..<n {
             let v = x[i]
             let cdf = 0.5 * (1 + erf(v * 0.7071067811865476))
@@ -157,6 +162,7 @@ public enum Kernels {
     /// y = 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
     @inlinable
     public static func geluTanhForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.geluTanhForward: negative count \(n)")
         let k: Float = 0.7978845608028654
         for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + tanh(k * (v + 0.044715 * v * v * v))) }
     }
@@ -164,6 +170,7 @@ public enum Kernels {
     /// Backward of the tanh GELU.
     @inlinable
     public static func geluTanhBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.geluTanhBackward: negative count \(n)")
         let k: Float = 0.7978845608028654
         for i in 0..<n {
             let v = x[i]
@@ -177,18 +184,21 @@ public enum Kernels {
     /// out = a + b.
     @inlinable
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.add: negative count \(n)")
         for i in 0..<n { out[i] = a[i] + b[i] }
     }
 
     /// out = a · s.
     @inlinable
     public static func scale(_ a: UnsafePointer<Float>, _ s: Float, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "Kernels.scale: negative count \(n)")
         for i in 0..<n { out[i] = a[i] * s }
     }
 
     /// max of p[0..<n] (n ≥ 1), NaN-agnostic like a scalar `max` loop.
     @inlinable
     public static func maximum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        precondition(n >= 0, "Kernels.maximum: negative count \(n)")
         var i = 0
         let raw = UnsafeRawPointer(p)
         var m = -Float.infinity
@@ -209,6 +219,7 @@ public enum Kernels {
     /// Σ a[i]·b[i]·c[i] with SIMD8 accumulators.
     @inlinable
     public static func dot3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+        precondition(n >= 0, "Kernels.dot3: negative count \(n)")
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), rc = UnsafeRawPointer(c)
@@ -227,6 +238,7 @@ public enum Kernels {
     /// Σ (p[i] − mean)² with SIMD8 accumulators.
     @inlinable
     public static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+        precondition(n >= 0, "Kernels.sumOfSquaredDeviations: negative count \(n)")
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         let m = SIMD8<Float>(repeating: mean)
         var i = 0

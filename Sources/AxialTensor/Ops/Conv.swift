@@ -40,8 +40,28 @@ struct ConvGeometry {
         return Swift.min(lo, hi)..<hi
     }
 
+    /// Entry checks of im2col / col2im (O(1), kept in release builds): every size ≥ 0, strides and
+    /// dilations ≥ 1 (the valid-range arithmetic divides by the stride). Reads of the image stay
+    /// inside channels × height × width by construction (`validRange`); the column matrix is
+    /// rows × cols. The callers check their tensors' counts against these sizes (`checkBuffers`).
+    @inline(__always)
+    func checkGeometry() {
+        precondition(channels >= 0 && height >= 0 && width >= 0 && kh >= 1 && kw >= 1 && outH >= 0 && outW >= 0
+                     && sh >= 1 && sw >= 1 && dh >= 1 && dw >= 1 && ph >= 0 && pw >= 0,
+                     "im2col: invalid geometry \(self)")
+    }
+
+    /// The image / column buffer sizes one (image, group) needs, against what the caller holds:
+    /// `image` floats from the image pointer's base, `columns` from the column matrix's.
+    func checkBuffers(image: Int, columns: Int, caller: String) {
+        checkGeometry()
+        precondition(image >= channels * height * width, "\(caller): image buffer of \(image) floats < \(channels)×\(height)×\(width)")
+        precondition(columns >= rows * cols, "\(caller): column buffer of \(columns) floats < \(rows)×\(cols)")
+    }
+
     /// col[(c·kh + i)·kw + j, oh·outW + ow] = src[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
     func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+        checkGeometry()
         let plane = height * width, P = cols
         for c in 0..<channels {
             let s = src + c * plane
@@ -71,6 +91,7 @@ struct ConvGeometry {
 
     /// The adjoint of `im2col`: dst[c, ih, iw] += col[...] for every position that read it.
     func col2im(_ col: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        checkGeometry()
         let plane = height * width, P = cols
         for c in 0..<channels {
             let dp = dst + c * plane
@@ -208,6 +229,9 @@ func convForward(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, geo: ConvGeometry, b
     let C = geo.channels * groups, K = geo.rows, P = geo.cols, Og = O / groups
     let plane = geo.height * geo.width
     let y = Tensor.empty([N, O, geo.outH, geo.outW])
+    geo.checkBuffers(image: x.count / Swift.max(1, N * groups), columns: geo.rows * geo.cols, caller: "conv forward")
+    precondition(x.count == N * C * plane && w.count >= O * K && O % groups == 0 && (bias?.count ?? O) >= O,
+                 "conv forward: input \(x.shape) / weight \(w.shape) disagree with geometry \(geo), \(N) images, \(groups) groups")
     let xp = SendablePointer(x.storage.pointer), wp = SendablePointer(w.storage.pointer), yp = SendablePointer(y.storage.pointer)
     let bp = bias.map { SendablePointer($0.storage.pointer) }
     let pointwise = geo.isPointwise
@@ -240,6 +264,9 @@ func convBackward(_ g: Tensor, _ x: Tensor, _ w: Tensor, geo: ConvGeometry, batc
     let C = geo.channels * groups, K = geo.rows, P = geo.cols, Og = O / groups
     let plane = geo.height * geo.width
     let gx = needX ? Tensor(zeros: [N, C, geo.height, geo.width]) : nil
+    geo.checkGeometry()
+    precondition(x.count == N * C * plane && w.count >= O * K && g.count == N * O * P && O % groups == 0,
+                 "conv backward: input \(x.shape) / weight \(w.shape) / gradient \(g.shape) disagree with geometry \(geo)")
     let workers = Swift.min(Parallel.workerCount, N)
     let partials = needW ? Tensor.empty([workers, O * K]) : nil
     let xp = SendablePointer(x.storage.pointer), wp = SendablePointer(w.storage.pointer), gp = SendablePointer(g.storage.pointer)
@@ -557,6 +584,8 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let geo = ConvGeometry(channels: Coutg, height: OH, width: OW, kh: kh, kw: kw, sh: stride.h, sw: stride.w,
                            ph: padding.h, pw: padding.w, dh: dilation.h, dw: dilation.w, outH: H, outW: W)
     let K = geo.rows, P = H * W, plane = OH * OW
+    geo.checkGeometry()
+    precondition(x.count == N * Cin * P && weight.count == Cin * K, "convTranspose2d: input \(x.shape) / weight \(weight.shape) disagree with geometry \(geo)")
     let (xd, wd) = (x.detached(), weight.detached())
     let y = Tensor(zeros: [N, Cout, OH, OW])
     let xp = SendablePointer(xd.storage.pointer), wp = SendablePointer(wd.storage.pointer), yp = SendablePointer(y.storage.pointer)

@@ -24,13 +24,15 @@ func batchedGemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, alpha: Fl
         return (oa * aMat, ob * bMat)
     }
     if nb == 1 {
-        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.p, lda: lda, b: pb.p, ldb: ldb, c: pc.p, ldc: n)
+        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.p, lda: lda, b: pb.p, ldb: ldb, c: pc.p, ldc: n,
+                   aCount: a.count, bCount: b.count, cCount: out.count)
     } else {
         parallelFor(nb, grain: Swift.max(1, (1 << 16) / Swift.max(m * n * k, 1))) { r in
             for i in r {
                 let (oa, ob) = offsets(i)
                 BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.p + oa, lda: lda,
-                           b: pb.p + ob, ldb: ldb, c: pc.p + i * m * n, ldc: n, partition: false)
+                           b: pb.p + ob, ldb: ldb, c: pc.p + i * m * n, ldc: n, partition: false,
+                           aCount: a.count - oa, bCount: b.count - ob, cCount: out.count - i * m * n)
             }
         }
     }
@@ -76,7 +78,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         for r in 0..<m { (yp + r * outF).update(from: bp, count: outF) }
     }
     BLAS.sgemm(transA: false, transB: true, m: m, n: outF, k: inF, a: x.storage.pointer, lda: inF,
-               b: weight.storage.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: yp, ldc: outF)
+               b: weight.storage.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: yp, ldc: outF,
+               aCount: x.count, bCount: weight.count, cCount: y.count)
     let (xd, wd) = (x.detached(), weight.detached())
     let (nx, nw, nbias) = (x.requiresGrad, weight.requiresGrad, bias?.requiresGrad ?? false)
     var inputs = [x, weight]
@@ -87,13 +90,15 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         if nx {
             let gx = Tensor.empty(xd.shape)
             BLAS.sgemm(transA: false, transB: false, m: m, n: inF, k: outF, a: g.storage.pointer, lda: outF,
-                       b: wd.storage.pointer, ldb: inF, c: gx.storage.pointer, ldc: inF)
+                       b: wd.storage.pointer, ldb: inF, c: gx.storage.pointer, ldc: inF,
+                       aCount: g.count, bCount: wd.count, cCount: gx.count)
             r.append(gx)
         } else { r.append(nil) }
         if nw {
             let gw = Tensor.empty([outF, inF])
             BLAS.sgemm(transA: true, transB: false, m: outF, n: inF, k: m, a: g.storage.pointer, lda: outF,
-                       b: xd.storage.pointer, ldb: inF, c: gw.storage.pointer, ldc: inF)
+                       b: xd.storage.pointer, ldb: inF, c: gw.storage.pointer, ldc: inF,
+                       aCount: g.count, bCount: xd.count, cCount: gw.count)
             r.append(gw)
         } else { r.append(nil) }
         if hasBias { r.append(nbias ? sumAxisKernel(g.reshaped([m, outF]), 0).reshaped([outF]) : nil) }

@@ -1,10 +1,13 @@
 import AxialStore
 import FuzzSupport
 
-// Per-patient HDF5 feature files, as crossval / deploy / statistics open them.
+// Per-patient HDF5 feature files, as crossval / deploy / report open them: first through the
+// axial-h5probe child (FeatureProbe; a file that crashes libhdf5 kills the child, not this
+// process), then, only for files the probe read cleanly, in-process.
 func fuzzFeatureStore(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     fuzz(data, size) { bytes in
         let url = FuzzScratch.file("P0001.h5", bytes)
+        guard try FeatureProbe.check([url]).isEmpty else { return }
         _ = FeatureStore.readProvenance(url)
         _ = FeatureStore.isComplete(url)
         _ = try FeatureStore.read(url)
