@@ -25,7 +25,7 @@ let package = Package(
             ],
             path: "Sources/\(name)")
     } + [
-        .executableTarget(name: "axial-h5probe", dependencies: [.product(name: "AxialStore", package: "Axial")],
-                          path: "Sources/axial-h5probe"),
+        .executableTarget(name: "fuzz-h5probe", dependencies: [.product(name: "AxialStore", package: "Axial")],
+                          path: "Sources/fuzz-h5probe"),
     ]
 )

@@ -1,4 +1,5 @@
 import AxialStore
+import Foundation
 import FuzzSupport
 
 // Per-patient HDF5 feature files, as crossval / deploy / report open them: first through the
@@ -12,6 +13,13 @@ func fuzzFeatureStore(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         _ = FeatureStore.isComplete(url)
         _ = try FeatureStore.read(url)
     }
+}
+
+// The fuzz build's probe is `fuzz-h5probe` beside this binary (SwiftPM refuses a second target
+// named axial-h5probe in the package graph), unless AXIAL_H5PROBE names another.
+if ProcessInfo.processInfo.environment[FeatureProbe.pathVariable] == nil,
+   let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+    setenv(FeatureProbe.pathVariable, exe.deletingLastPathComponent().appendingPathComponent("fuzz-h5probe").path, 1)
 }
 
 fuzzMain { data, size in fuzzFeatureStore(data, size) }
