@@ -251,79 +251,84 @@ def minmax(x):
 
 
 # ---------------------------------------------------------------- run
-adapters = Adapters()
-prompts = PromptLearner()
-out = {}
-for k, v in clip.state_dict().items():
-    out["clip." + k] = v
-for k, v in adapters.state_dict().items():
-    out[k] = v.clone()                                     # state_dict() shares storage: the Adam step below would change it
-for k, v in prompts.state_dict().items():
-    out["prompt_learner." + k] = v.clone()
-out["vocab_ids"] = vocab_ids.float()
-for i, name in enumerate(["template_ids.normal", "template_ids.abnormal", "prompt_ids.normal", "prompt_ids.abnormal"]):
-    L = int(all_ids[i].argmax(dim=-1).max()) + 1
-    out[name] = all_ids[i][:, :L].float()                  # CLIP BPE ids (not compacted), trimmed after the last EOT
+def main():
+    adapters = Adapters()
+    prompts = PromptLearner()
+    out = {}
+    for k, v in clip.state_dict().items():
+        out["clip." + k] = v
+    for k, v in adapters.state_dict().items():
+        out[k] = v.clone()                                     # state_dict() shares storage: the Adam step below would change it
+    for k, v in prompts.state_dict().items():
+        out["prompt_learner." + k] = v.clone()
+    out["vocab_ids"] = vocab_ids.float()
+    for i, name in enumerate(["template_ids.normal", "template_ids.abnormal", "prompt_ids.normal", "prompt_ids.abnormal"]):
+        L = int(all_ids[i].argmax(dim=-1).max()) + 1
+        out[name] = all_ids[i][:, :L].float()                  # CLIP BPE ids (not compacted), trimmed after the last EOT
 
-B = 3
-images = torch.randn(B, 3, IMG, IMG)
-masks = torch.zeros(B, IMG, IMG)
-masks[0, 4:14, 6:18] = 1
-masks[2, 18:30, 16:28] = 1
-labels = torch.tensor([1.0, 0.0, 1.0])
-shots = torch.randn(1, 3, IMG, IMG)
-out.update(images=images, masks=masks, labels=labels, shots=shots)
+    B = 3
+    images = torch.randn(B, 3, IMG, IMG)
+    masks = torch.zeros(B, IMG, IMG)
+    masks[0, 4:14, 6:18] = 1
+    masks[2, 18:30, 16:28] = 1
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    shots = torch.randn(1, 3, IMG, IMG)
+    out.update(images=images, masks=masks, labels=labels, shots=shots)
 
-t_templates = template_features()
-out["text.templates"] = t_templates
-seg, det = adapters(images)
-t_learned = prompts()
-out["text.learned"] = t_learned
-for k, (s, d) in enumerate(zip(seg, det)):
-    out[f"seg_tokens.{k}"] = s
-    out[f"det_tokens.{k}"] = d
-# `axial extract --adapters` (CLIPAdaptedEncoder): per level mean over patch tokens of seg, then det; levels concatenated
-out["adapted_embedding"] = torch.cat([torch.cat([s.mean(dim=1), d.mean(dim=1)], dim=1) for s, d in zip(seg, det)], dim=1)
-with torch.no_grad():
-    for name, T in (("learned", t_learned), ("templates", t_templates)):
-        out[f"map.{name}"] = seg_map(seg, T)
-        out[f"det_score.{name}"] = sum(det_level_scores(det, T))
-    aug = augment(shots)
-    out["shots_augmented"] = aug
-    bs, bd = adapters(aug)
-    bank_seg = [t.reshape(-1, t.shape[-1]) for t in bs]
-    bank_det = [t.reshape(-1, t.shape[-1]) for t in bd]
-    out["few_map.seg"] = few_shot_map(seg, bank_seg)
-    fd = few_shot_map(det, bank_det)
-    out["few_map.det"] = fd
-    out["few_score.det"] = fd.reshape(B, -1).mean(dim=1)
-    out["fused_score"] = 0.5 * minmax(out["det_score.learned"]) + 0.5 * minmax(out["few_score.det"])
-    out["fused_map"] = 0.5 * minmax(out["map.learned"]) + 0.5 * minmax(out["few_map.seg"])
+    t_templates = template_features()
+    out["text.templates"] = t_templates
+    seg, det = adapters(images)
+    t_learned = prompts()
+    out["text.learned"] = t_learned
+    for k, (s, d) in enumerate(zip(seg, det)):
+        out[f"seg_tokens.{k}"] = s
+        out[f"det_tokens.{k}"] = d
+    # `axial extract --adapters` (CLIPAdaptedEncoder): per level mean over patch tokens of seg, then det; levels concatenated
+    out["adapted_embedding"] = torch.cat([torch.cat([s.mean(dim=1), d.mean(dim=1)], dim=1) for s, d in zip(seg, det)], dim=1)
+    with torch.no_grad():
+        for name, T in (("learned", t_learned), ("templates", t_templates)):
+            out[f"map.{name}"] = seg_map(seg, T)
+            out[f"det_score.{name}"] = sum(det_level_scores(det, T))
+        aug = augment(shots)
+        out["shots_augmented"] = aug
+        bs, bd = adapters(aug)
+        bank_seg = [t.reshape(-1, t.shape[-1]) for t in bs]
+        bank_det = [t.reshape(-1, t.shape[-1]) for t in bd]
+        out["few_map.seg"] = few_shot_map(seg, bank_seg)
+        fd = few_shot_map(det, bank_det)
+        out["few_map.det"] = fd
+        out["few_score.det"] = fd.reshape(B, -1).mean(dim=1)
+        out["fused_score"] = 0.5 * minmax(out["det_score.learned"]) + 0.5 * minmax(out["few_score.det"])
+        out["fused_map"] = 0.5 * minmax(out["map.learned"]) + 0.5 * minmax(out["few_map.seg"])
 
-# loss with the template text (adapters only) and with learned prompts, one Adam step of both groups
-loss_t, _, _ = loss_fn(seg, det, t_templates.detach(), masks, labels)
-out["loss.templates"] = loss_t.detach().reshape(1)
-loss, seg_l, det_l = loss_fn(seg, det, t_learned, masks, labels)
-out["loss.learned"] = loss.detach().reshape(1)
-out["loss.learned_seg"] = seg_l.detach().reshape(1)
-out["loss.learned_det"] = det_l.detach().reshape(1)
-opt = torch.optim.Adam([{"params": list(adapters.parameters()), "lr": 1e-4},
-                        {"params": list(prompts.parameters()), "lr": 1e-3}], betas=(0.5, 0.999))
-opt.zero_grad()
-loss.backward()
-for k, p in adapters.named_parameters():
-    # the last level's fc2 feeds nothing (no block after it): no gradient, and Adam leaves it as it is
-    out["grad." + k] = p.grad.clone() if p.grad is not None else torch.zeros_like(p)
-for k, p in prompts.named_parameters():
-    out["grad.prompt_learner." + k] = p.grad.clone()
-opt.step()
-for k, v in adapters.state_dict().items():
-    out["step1." + k] = v.clone()
-for k, v in prompts.state_dict().items():
-    out["step1.prompt_learner." + k] = v.clone()
+    # loss with the template text (adapters only) and with learned prompts, one Adam step of both groups
+    loss_t, _, _ = loss_fn(seg, det, t_templates.detach(), masks, labels)
+    out["loss.templates"] = loss_t.detach().reshape(1)
+    loss, seg_l, det_l = loss_fn(seg, det, t_learned, masks, labels)
+    out["loss.learned"] = loss.detach().reshape(1)
+    out["loss.learned_seg"] = seg_l.detach().reshape(1)
+    out["loss.learned_det"] = det_l.detach().reshape(1)
+    opt = torch.optim.Adam([{"params": list(adapters.parameters()), "lr": 1e-4},
+                            {"params": list(prompts.parameters()), "lr": 1e-3}], betas=(0.5, 0.999))
+    opt.zero_grad()
+    loss.backward()
+    for k, p in adapters.named_parameters():
+        # the last level's fc2 feeds nothing (no block after it): no gradient, and Adam leaves it as it is
+        out["grad." + k] = p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+    for k, p in prompts.named_parameters():
+        out["grad.prompt_learner." + k] = p.grad.clone()
+    opt.step()
+    for k, v in adapters.state_dict().items():
+        out["step1." + k] = v.clone()
+    for k, v in prompts.state_dict().items():
+        out["step1.prompt_learner." + k] = v.clone()
 
-tensors = {k: v.detach().float().contiguous() for k, v in out.items()}
-meta = {"config": json.dumps(dict(CFG, levels=LEVELS, bottleneck=BOTTLENECK, object=OBJECT, n_ctx=N_CTX)),
-        "torch": torch.__version__}
-save_file(tensors, OUT, metadata=meta)
-print(OUT, len(tensors), "tensors", os.path.getsize(OUT), "bytes", "loss", float(loss.detach()), "templates loss", float(loss_t.detach()))
+    tensors = {k: v.detach().float().contiguous() for k, v in out.items()}
+    meta = {"config": json.dumps(dict(CFG, levels=LEVELS, bottleneck=BOTTLENECK, object=OBJECT, n_ctx=N_CTX)),
+            "torch": torch.__version__}
+    save_file(tensors, OUT, metadata=meta)
+    print(OUT, len(tensors), "tensors", os.path.getsize(OUT), "bytes", "loss", float(loss.detach()), "templates loss", float(loss_t.detach()))
+
+
+if __name__ == "__main__":  # Tools/bench/peers_anomaly.py imports the reference above at full size
+    main()

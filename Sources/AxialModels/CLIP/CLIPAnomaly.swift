@@ -146,10 +146,15 @@ public final class CLIPAnomalyDetector {
 
     /// Maps and scores for images [B, 3, S, S] (no gradient); maps at `outputSize` (default S×S:
     /// the patch grid is upsampled straight to it, so maps can be made at a source image's size).
-    public func predict(_ images: Tensor, bank: AnomalyMemoryBank? = nil, outputSize: Size2D? = nil) throws -> AnomalyPrediction {
+    /// `text`: the class embeddings from `textFeatures()` made once for a whole test set (learned
+    /// prompts otherwise run the text tower on every call); nil makes them here.
+    public func predict(_ images: Tensor, bank: AnomalyMemoryBank? = nil, outputSize: Size2D? = nil, text: Tensor? = nil) throws -> AnomalyPrediction {
         let size = outputSize ?? Size2D(imageSize, imageSize)
+        if let text, text.shape != [config.clip.embedDimensions, 2] {
+            throw AnomalyModelError.badInput("text embeddings \(text.shape) must be [\(config.clip.embedDimensions), 2]")
+        }
         return try withNoGrad {
-            let t = try tokens(images), text = try textFeatures()
+            let t = try tokens(images), text = try text ?? textFeatures()
             var p = AnomalyPrediction(map: AnomalyMaps.zeroShotMap(t.seg, text: text, size: size),
                                       score: AnomalyMaps.detScore(t.det, text: text))
             if let bank {

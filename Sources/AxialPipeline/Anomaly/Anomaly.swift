@@ -141,8 +141,9 @@ public enum AnomalyStage {
     /// valid/ AUROCs at S×S: (image AUROC of the final scores, pixel AUROC of the final maps or nil).
     static func evaluate(_ d: CLIPAnomalyDetector, _ samples: [Sample], bank: AnomalyMemoryBank?) throws -> (Double, Double?) {
         var zero: [Float] = [], few: [Float] = [], maps: [Float] = [], fewMaps: [Float] = [], pix: [Int] = []
+        let text = try withNoGrad { try d.textFeatures() }
         for s in samples {
-            let p = try d.predict(s.image, bank: bank)
+            let p = try d.predict(s.image, bank: bank, text: text)
             zero.append(p.score.item()); maps += p.map.scalars
             if let f = p.fewShotScore { few.append(f.item()); fewMaps += p.fewShotMap!.scalars }
             if let m = s.mask { pix += m.scalars.map { Int($0) } }
@@ -325,9 +326,10 @@ public enum AnomalyStage {
     struct Scored { var image: AnomalyImage; var width: Int; var height: Int; var zero: Float; var few: Float?; var map: [Float]; var fewMap: [Float]? }
 
     static func score(_ d: CLIPAnomalyDetector, bank: AnomalyMemoryBank?, images: [AnomalyImage], progress: Progress) throws -> [Scored] {
-        try images.map { im in
+        let text = try withNoGrad { try d.textFeatures() }     // once for the set, not per image
+        return try images.map { im in
             let (x, w, h) = try AnomalyData.loadImage(im.path, size: d.imageSize)
-            let p = try d.predict(x, bank: bank, outputSize: Size2D(h, w))
+            let p = try d.predict(x, bank: bank, outputSize: Size2D(h, w), text: text)
             progress.advance()
             return Scored(image: im, width: w, height: h, zero: p.score.item(), few: p.fewShotScore?.item(),
                           map: p.map.scalars, fewMap: p.fewShotMap?.scalars)
