@@ -298,6 +298,17 @@ public enum DICOMValidate {
     static func problem(bytes: UnsafeRawBufferPointer) -> String? {
         var w = Walker(bytes)
         do { try w.run() } catch { return error.reason }
+        // GDCM's PixelFormat::SetSamplesPerPixel asserts (aborts) on a value other than 1, 3 or 4,
+        // also in a file without PixelData that it reads through its "desperate attempt" path
+        // (FuzzDICOM's fifth find: SamplesPerPixel = 0), so this is checked before the image guard.
+        if let spp = w.values[0x0028_0002], spp.length > 0 {
+            guard let samples = w.us(0x0028, 0x0002) else {
+                return "SamplesPerPixel (0028,0002) holds \(spp.length) bytes, not one US value"
+            }
+            guard [1, 3, 4].contains(samples) else {
+                return "SamplesPerPixel (0028,0002) = \(samples) (DICOM allows 1, 3 or 4; CT has 1)"
+            }
+        }
         let rows = w.us(0x0028, 0x0010), columns = w.us(0x0028, 0x0011)
         // CT / enhanced CT / secondary capture image storage must carry pixels (a file cut at an
         // element boundary before Rows would otherwise pass as "not an image").

@@ -154,6 +154,21 @@ import Testing
         }, "(0028,0030) has VR SQ, the standard's is DS"))
         out.append(("between_slices_two", edit(b, insert(0x0018, 0x0088, "DS", Array("1\\2".utf8))), "SpacingBetweenSlices (0018,0088)"))
         out.append(("grid_offsets_one", edit(b, insert(0x3004, 0x000C, "DS", Array("0".utf8))), "GridFrameOffsetVector (3004,000C)"))
+        // Found by FuzzDICOM (fifth): SamplesPerPixel = 0; GDCM's PixelFormat::SetSamplesPerPixel
+        // asserts (abort) on anything but 1, 3 or 4 — also in a file without pixels.
+        out.append(("samples_per_pixel_0", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x0002 }!
+            els[i].value = [0, 0]
+        }, "SamplesPerPixel (0028,0002) = 0"))
+        out.append(("samples_per_pixel_2", edit(b) { els in
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x0002 }!
+            els[i].value = [2, 0]
+        }, "SamplesPerPixel (0028,0002) = 2"))
+        out.append(("samples_per_pixel_0_no_image", edit(b) { els in
+            els.removeAll { ($0.group == 0x0028 && [0x0010, 0x0011].contains($0.element)) || $0.group == 0x7FE0 }
+            let i = els.firstIndex { $0.group == 0x0028 && $0.element == 0x0002 }!
+            els[i].value = [0, 0]
+        }, "SamplesPerPixel (0028,0002) = 0"))
         out.append(("functional_groups", edit(b, insert(0x5200, 0x9229, "SQ", [])), "SharedFunctionalGroupsSequence (5200,9229)"))
         out.append(("per_frame_groups", edit(b, insert(0x5200, 0x9230, "SQ", [])), "PerFrameFunctionalGroupsSequence (5200,9230)"))
         out.append(("ultrasound_regions", edit(b, insert(0x0018, 0x6011, "SQ", [])), "SequenceOfUltrasoundRegions (0018,6011)"))
@@ -184,12 +199,15 @@ import Testing
         #expect(element.withUnsafeBytes { DICOMValidate.problem(bytes: $0) } == nil)
     }
 
-    /// The fuzzer's input itself (kept in Tools/fuzz/regressions/FuzzDICOM too).
-    @Test func fourthFuzzFindIsRefused() throws {
+    /// The fuzzer's inputs that made GDCM assert (kept in Tools/fuzz/regressions/FuzzDICOM; each
+    /// also aborts `gdcminfo`).
+    @Test(arguments: [("frame-increment-pointer-us-gdcm-assert.dcm", "(0028,0009) has VR US, the standard's is AT"),
+                      ("samples-per-pixel-0-gdcm-assert.dcm", "SamplesPerPixel (0028,0002) = 0")])
+    func assertingFuzzFindsAreRefused(file: String, expected: String) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tools/fuzz/regressions/FuzzDICOM/frame-increment-pointer-us-gdcm-assert.dcm")
+            .appendingPathComponent("Tools/fuzz/regressions/FuzzDICOM/\(file)")
         let why = DICOMValidate.problem(url.path)
-        #expect(why?.contains("(0028,0009) has VR US, the standard's is AT") == true, "\(why ?? "accepted")")
+        #expect(why?.contains(expected) == true, "\(file): \(why ?? "accepted")")
     }
 
     /// Well-formed spacing elements of the other SOP classes still pass.
