@@ -82,6 +82,27 @@ func clipConfig(_ c: [String: Any]) -> CLIPConfig {
         for b in 1...tLayers { #expect(encoderError(t[b]!, f["\(name).text_block.\(b)"]) < 1e-4, "text block \(b)") }
     }
 
+    /// Grad mode off: the image tower's blocks run tape-free (`CLIPTransformer.inferenceForward`,
+    /// fused GEMM epilogues with GELU / QuickGELU): the same features, block outputs and hooks as
+    /// open_clip, and as the differentiable path.
+    @Test(arguments: variants) func tapeFreeImageTowerMatchesOpenCLIP(name: String) throws {
+        let (m, f) = try model(name)
+        let img = f["\(name).image"]
+        let vLayers = m.config.vision.layers
+        let (y, v, scaled) = withNoGrad {
+            (m.encodeImage(img), m.visual.blockOutputs(img, blocks: Array(1...vLayers)),
+             m.encodeImage(img, hook: { b, x in b == 2 ? x * 0.5 : x }))
+        }
+        #expect(encoderError(y, f["\(name).image_features"]) < 1e-4)
+        for b in 1...vLayers { #expect(encoderError(v[b]!, f["\(name).vision_block.\(b)"]) < 1e-4, "vision block \(b)") }
+        let taped = m.encodeImage(img, hook: { b, x in b == 2 ? x * 0.5 : x })
+        #expect(Tensor.isGradEnabled)
+        #expect(encoderError(scaled, taped) < 1e-5)
+        if name == "q" { #expect(encoderError(scaled, f["\(name).image_features"]) > 1e-3) }   // (the hook matters)
+        // A second forward on the pooled buffers gives the same values.
+        #expect(encoderError(withNoGrad { m.encodeImage(img) }, y) == 0)
+    }
+
     @Test func hookCanTransformTheResidualStream() throws {
         let (m, f) = try model("q")
         let img = f["q.image"]

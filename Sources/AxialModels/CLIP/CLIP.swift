@@ -143,8 +143,24 @@ public final class CLIPResidualBlock: Module {
     }
     override public var propertyKeys: [String: String] { ["ln1": "ln_1", "ln2": "ln_2"] }
 
+    /// Without a mask (the image towers) the attention half is one fused op
+    /// (`preNormAttentionResidual`: its backward keeps qkv, the output and a log-sum-exp per row,
+    /// never the [B, heads, L, L] probabilities), and a GELU MLP half too (`preNormMLPResidual`);
+    /// QuickGELU MLPs and masked (text) blocks compose the differentiable ops. Same numbers up to
+    /// float rounding (the fused ops' goldens against torch).
     public func callAsFunction(_ x: Tensor, mask: AttentionMask? = nil) -> Tensor {
-        let h = x + attn(ln1(x), mask: mask)
+        guard mask == nil && x.rank == 3 && x.shape[2] == ln1.dimensions else {
+            let h = x + attn(ln1(x), mask: mask)
+            return h + mlp(ln2(h))
+        }
+        let h = preNormAttentionResidual(x, normWeight: ln1.weight?.value, normBias: ln1.bias?.value, eps: ln1.eps,
+                                         qkvWeight: attn.inProjWeight.value, qkvBias: attn.inProjBias.value,
+                                         projWeight: attn.outProj.weight.value, projBias: attn.outProj.bias?.value, heads: attn.heads)
+        if mlp.activation == .gelu {
+            return preNormMLPResidual(h, normWeight: ln2.weight?.value, normBias: ln2.bias?.value, eps: ln2.eps,
+                                      fc1Weight: mlp.cFc.weight.value, fc1Bias: mlp.cFc.bias?.value,
+                                      fc2Weight: mlp.cProj.weight.value, fc2Bias: mlp.cProj.bias?.value)
+        }
         return h + mlp(ln2(h))
     }
 }
@@ -159,15 +175,76 @@ public final class CLIPTransformer: Module {
         super.init()
     }
 
-    /// Runs the blocks (all, or the first `upTo`), calling `hook` after each.
+    /// Pooled buffers of the tape-free path (one forward at a time, under its lock).
+    let pool = ActivationPool()
+
+    /// Runs the blocks (all, or the first `upTo`), calling `hook` after each. With grad mode off
+    /// and no mask (the image towers), the blocks run tape-free on pooled buffers
+    /// (`inferenceForward`: fused GEMM epilogues, packed attention); otherwise as differentiable ops.
     public func callAsFunction(_ x: Tensor, mask: AttentionMask? = nil, upTo: Int? = nil, hook: CLIPBlockHook? = nil) -> Tensor {
+        let count = upTo ?? resblocks.count
+        precondition(count >= 0 && count <= resblocks.count, "CLIPTransformer: upTo \(count) of \(resblocks.count) blocks")
+        if !Tensor.isGradEnabled && mask == nil && x.rank == 3 && count > 0 && inferenceSupported {
+            return inferenceForward(x, count: count, hook: hook)
+        }
         var h = x
-        for (i, block) in resblocks.prefix(upTo ?? resblocks.count).enumerated() {
+        for (i, block) in resblocks.prefix(count).enumerated() {
             h = block(h, mask: mask)
             if let hook { h = hook(i + 1, h) }
         }
         return h
     }
+
+    /// The tape-free path covers open_clip's blocks as built here: GELU (erf) or QuickGELU MLPs.
+    var inferenceSupported: Bool {
+        resblocks.allSatisfy { [.gelu, .quickGelu].contains($0.mlp.activation) }
+    }
+
+    /// The blocks without a tape: per block LayerNorm → packed qkv GEMM (+ in_proj bias) → attention
+    /// per (batch, head) → out_proj GEMM accumulated into the stream (+ bias), LayerNorm → c_fc GEMM
+    /// with bias + activation fused → c_proj GEMM accumulated into the stream. The same arithmetic
+    /// as the differentiable blocks (float32, other summation order). `hook` sees each block's
+    /// output as a tensor and what it returns continues.
+    func inferenceForward(_ x: Tensor, count: Int, hook: CLIPBlockHook?) -> Tensor {
+        let b = x.shape[0], n = x.shape[1], d = x.shape[2]
+        let first = resblocks[0]
+        let heads = first.attn.heads, hid = first.mlp.cFc.weight.value.shape[0]
+        precondition(d == first.ln1.dimensions && d % heads == 0,
+                     "CLIPTransformer: stream \(x.shape) does not fit blocks of width \(first.ln1.dimensions) with \(heads) heads")
+        pool.lock.lock(); defer { pool.lock.unlock() }
+        let m = b * n
+        let xs = pool.buffer("x", m * d), hs = pool.buffer("h", m * d)
+        let qkv = pool.buffer("qkv", m * 3 * d), att = pool.buffer("attn", m * d), u = pool.buffer("u", m * hid)
+        let xr = UnsafeBufferPointer(xs), hr = UnsafeBufferPointer(hs)
+        x.withUnsafeBufferPointer { xs.baseAddress!.update(from: $0.baseAddress!, count: m * d) }
+        for (i, blk) in resblocks.prefix(count).enumerated() {
+            precondition(blk.ln1.dimensions == d && blk.attn.heads == heads && blk.mlp.cFc.weight.value.shape == [hid, d],
+                         "CLIPTransformer: block \(i + 1) differs in shape from block 1")
+            EncoderKernels.layerNorm(rows: m, d: d, x: xr, ldx: d, weight: blk.ln1.weight?.value, bias: blk.ln1.bias?.value,
+                                     eps: blk.ln1.eps, out: hs, ldo: d)
+            EncoderKernels.linear(m: m, n: 3 * d, k: d, a: hr, lda: d, weight: blk.attn.inProjWeight.value, bias: blk.attn.inProjBias.value,
+                                  c: qkv, ldc: 3 * d)
+            EncoderKernels.attention(batch: b, tokens: n, heads: heads, headDim: d / heads, qkv: UnsafeBufferPointer(qkv), out: att)
+            EncoderKernels.linear(m: m, n: d, k: d, a: UnsafeBufferPointer(att), lda: d, weight: blk.attn.outProj.weight.value,
+                                  bias: blk.attn.outProj.bias?.value, c: xs, ldc: d, accumulate: true)
+            EncoderKernels.layerNorm(rows: m, d: d, x: xr, ldx: d, weight: blk.ln2.weight?.value, bias: blk.ln2.bias?.value,
+                                     eps: blk.ln2.eps, out: hs, ldo: d)
+            EncoderKernels.linear(m: m, n: hid, k: d, a: hr, lda: d, weight: blk.mlp.cFc.weight.value, bias: blk.mlp.cFc.bias?.value,
+                                  c: u, ldc: hid, activation: blk.mlp.activation == .quickGelu ? .quickGELU : .gelu)
+            EncoderKernels.linear(m: m, n: d, k: hid, a: UnsafeBufferPointer(u), lda: hid, weight: blk.mlp.cProj.weight.value,
+                                  bias: blk.mlp.cProj.bias?.value, c: xs, ldc: d, accumulate: true)
+            if let hook {
+                let t = Tensor(shape: [b, n, d], unsafeUninitialized: { $0.baseAddress!.update(from: xs.baseAddress!, count: m * d) })
+                let r = hook(i + 1, t)
+                precondition(r.shape == [b, n, d], "CLIPTransformer: the hook after block \(i + 1) returned \(r.shape), not \([b, n, d])")
+                r.withUnsafeBufferPointer { xs.baseAddress!.update(from: $0.baseAddress!, count: m * d) }
+            }
+        }
+        return Tensor(shape: [b, n, d], unsafeUninitialized: { $0.baseAddress!.update(from: xs.baseAddress!, count: m * d) })
+    }
+
+    /// Frees the pooled buffers of the tape-free path.
+    public func releaseBuffers() { pool.lock.lock(); pool.clear(); pool.lock.unlock() }
 }
 
 /// Hook helper: records the stream after the given blocks (1-based) into `outputs`.

@@ -30,11 +30,15 @@ final class ActivationPool: @unchecked Sendable {
 enum EncoderKernels {
     /// What a GEMM does after C = A·Wᵀ: add nothing, add bias, add bias then GELU (erf).
     enum Epilogue { case none, bias, biasGELU }
+    /// An activation fused into `linear`'s epilogue (after the bias).
+    enum FusedActivation { case gelu, quickGELU }
 
     /// C[m, n] (=|+=) A[m, k]·W[n, k]ᵀ + bias, then the epilogue, rows split over workers (OpenBLAS
     /// single-threaded per worker). `accumulate`: C += (residual add folded in with beta = 1).
     static func linear(m: Int, n: Int, k: Int, a: UnsafeBufferPointer<Float>, lda: Int, weight: Tensor, bias: Tensor?,
-                       c: UnsafeMutableBufferPointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false) {
+                       c: UnsafeMutableBufferPointer<Float>, ldc: Int, accumulate: Bool = false, gelu: Bool = false,
+                       activation: FusedActivation? = nil) {
+        let activation = activation ?? (gelu ? .gelu : nil)
         precondition(weight.shape == [n, k], "linear kernel: weight \(weight.shape) != [\(n), \(k)]")
         precondition(bias == nil || bias!.count == n, "linear kernel: bias \(bias!.shape) != [\(n)]")
         precondition(m >= 0 && lda >= k && ldc >= n, "linear kernel: m \(m), k \(k) / lda \(lda), n \(n) / ldc \(ldc)")
@@ -57,11 +61,12 @@ enum EncoderKernels {
             if let bp, accumulate {
                 for i in 0..<rows { let row = cc + i * ldc; for j in 0..<n { row[j] += bp.p[j] } }
             }
-            if gelu {
-                for i in 0..<rows {
-                    let row = cc + i * ldc
-                    for j in 0..<n { let x = row[j]; row[j] = 0.5 * x * (1 + Kernels.erf(x * 0.7071067811865476)) }
-                }
+            switch activation {
+            case .gelu?:
+                for i in 0..<rows { Kernels.geluInPlace(cc + i * ldc, n) }
+            case .quickGELU?:
+                for i in 0..<rows { Kernels.quickGeluInPlace(cc + i * ldc, n) }
+            case nil: break
             }
         }
     }
@@ -127,7 +132,7 @@ enum EncoderKernels {
     static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         var m = -Float.infinity
         for k in 0..<n { m = max(m, p[k]) }
-        for k in 0..<n { p[k] = Kernels.exp(p[k] - m) }
+        Kernels.expShiftedInPlace(p, n, shift: m)
         let inv = 1 / Kernels.sum(p, n)
         for k in 0..<n { p[k] *= inv }
     }

@@ -105,3 +105,31 @@ enum TransformerSIMD {
         while j < n { p[j] = Kernels.exp(p[j] - shift); j += 1 }
     }
 }
+
+/// The SIMD8 forms for the tape-free inference kernels of other modules (EncoderKernels).
+extension Kernels {
+    /// p[j] ← GELU(p[j]) (erf form) over n elements, SIMD8 (`TransformerSIMD.geluForward` in place).
+    public static func geluInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "geluInPlace: count \(n)")
+        TransformerSIMD.geluForward(p, p, n)
+    }
+
+    /// p[j] ← p[j]·sigmoid(1.702·p[j]) (OpenAI CLIP's QuickGELU) over n elements, SIMD8.
+    public static func quickGeluInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        precondition(n >= 0, "quickGeluInPlace: count \(n)")
+        typealias S = TransformerSIMD
+        var i = 0
+        while i + 8 <= n {
+            let v = S.load(p, i)
+            S.store(v / (1 + S.exp(-1.702 * v)), p, i)
+            i += 8
+        }
+        while i < n { let x = p[i]; p[i] = x * sigmoid(1.702 * x); i += 1 }
+    }
+
+    /// p[j] ← exp(p[j] − shift) over n elements, SIMD8.
+    public static func expShiftedInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) {
+        precondition(n >= 0, "expShiftedInPlace: count \(n)")
+        TransformerSIMD.expShifted(p, n, shift: shift)
+    }
+}
