@@ -11,7 +11,10 @@ import Glibc
 ///
 /// One child reads the whole batch (one path per line on its stdin, one answer line each); when it
 /// dies on a file, that file is reported as "damaged HDF5 file (the HDF5 library crashed reading
-/// it)" and a new child takes the rest. The probe is found through `AXIAL_H5PROBE` (a path), else
+/// it)" and a new child takes the rest. A file on which the library does not finish (libhdf5 1.10.8
+/// loops in its metadata cache on a damaged global heap — also a FuzzFeatureStore find) is given
+/// `AXIAL_H5PROBE_TIMEOUT` seconds (default 120; a complete feature file reads in well under one),
+/// then the child is killed and the file reported as damaged the same way. The probe is found through `AXIAL_H5PROBE` (a path), else
 /// beside the running executable (`axial`, or the test bundle in `.build/<config>/`). Without it
 /// `check` throws `FeatureProbe.Missing` naming the folders searched, unless `AXIAL_H5PROBE_OFF=1`
 /// opts out (the files are then read in-process only, as before: a damaged file can crash the run).
@@ -19,7 +22,23 @@ public enum FeatureProbe {
     public static let executableName = "axial-h5probe"
     public static let pathVariable = "AXIAL_H5PROBE"
     public static let optOutVariable = "AXIAL_H5PROBE_OFF"
+    public static let timeoutVariable = "AXIAL_H5PROBE_TIMEOUT"
+    public static let defaultTimeout = 120.0
     public static let crashReason = "damaged HDF5 file (the HDF5 library crashed reading it)"
+    public static func hangReason(_ seconds: Double) -> String {
+        "damaged HDF5 file (the HDF5 library did not finish reading it within \(seconds == seconds.rounded() && seconds < 1e9 ? String(Int(seconds)) : String(seconds)) s; \(timeoutVariable) sets the limit)"
+    }
+
+    /// Seconds one file may take in the probe: `AXIAL_H5PROBE_TIMEOUT` (a positive number) or 120.
+    public static func timeout(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Double {
+        guard let v = environment[timeoutVariable], !v.isEmpty else { return defaultTimeout }
+        guard let t = Double(v), t.isFinite, t > 0 else {
+            throw ProbeSettingError(description: "\(timeoutVariable)=\(v): must be a positive number of seconds")
+        }
+        return t
+    }
+
+    public struct ProbeSettingError: Error, CustomStringConvertible, Sendable { public var description: String }
 
     /// The probe could not be found (and `AXIAL_H5PROBE_OFF=1` is not set).
     public struct Missing: Error, CustomStringConvertible, Sendable {
@@ -61,8 +80,9 @@ public enum FeatureProbe {
     /// Probes every file; returns the failures only: path → reason (the reader's error, or
     /// `crashReason`). An empty result means every file read cleanly in the child. Opted out: [:].
     /// `probe` replaces the executable found by `executable()` (tests).
-    public static func check(_ urls: [URL], probe: URL? = nil) throws -> [String: String] {
+    public static func check(_ urls: [URL], probe: URL? = nil, timeout limit: Double? = nil) throws -> [String: String] {
         guard !urls.isEmpty, let exe = try probe ?? executable() else { return [:] }
+        let seconds = try limit ?? timeout()
         signal(SIGPIPE, SIG_IGN)   // a child that died makes our write fail with EPIPE, not kill us
         var failures: [String: String] = [:]
         var child: Child? = nil
@@ -74,13 +94,18 @@ public enum FeatureProbe {
                 continue
             }
             if child == nil { child = try Child(exe) }
-            if let answer = child!.ask(path) {
+            switch child!.ask(path, timeout: seconds) {
+            case .line(let answer):
                 if answer == "ok \(path)" { continue }
                 let prefix = "error \(path)\t"
                 failures[path] = answer.hasPrefix(prefix) ? String(answer.dropFirst(prefix.count)) : "unexpected answer from \(executableName): \(answer)"
-            } else {
+            case .died:
                 failures[path] = crashReason   // the child died on this file: the next file gets a new one
                 child!.finish()
+                child = nil
+            case .timedOut:
+                failures[path] = hangReason(seconds)
+                child!.kill()
                 child = nil
             }
         }
@@ -140,25 +165,41 @@ public enum FeatureProbe {
             try? outPipe.fileHandleForWriting.close()
         }
 
-        /// Sends one path, returns its answer line; nil when the child died (EOF or a failed write).
-        func ask(_ path: String) -> String? {
-            do { try input.write(contentsOf: Data((path + "\n").utf8)) } catch { return nil }
-            return readLine()
+        enum Answer { case line(String), died, timedOut }
+
+        /// Sends one path and waits at most `timeout` seconds for its answer line.
+        func ask(_ path: String, timeout: Double) -> Answer {
+            do { try input.write(contentsOf: Data((path + "\n").utf8)) } catch { return .died }
+            return readLine(deadline: DispatchTime.now().uptimeNanoseconds &+ UInt64(min(timeout, 1e9) * 1e9))
         }
 
-        func readLine() -> String? {
+        func readLine(deadline: UInt64) -> Answer {
             while true {
                 if let nl = buffer.firstIndex(of: 0x0A) {
                     let line = String(decoding: buffer[..<nl], as: UTF8.self)
                     buffer.removeSubrange(...nl)
-                    return line
+                    return .line(line)
                 }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now >= deadline { return .timedOut }
+                var pfd = pollfd(fd: output.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                let waitMs = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
+                let ready = poll(&pfd, 1, waitMs)
+                if ready < 0 && errno == EINTR { continue }
+                if ready < 0 { return .died }
+                if ready == 0 { continue }
                 var chunk = [UInt8](repeating: 0, count: 4096)
                 let n = chunk.withUnsafeMutableBytes { read(output.fileDescriptor, $0.baseAddress, 4096) }
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return nil }
+                if n <= 0 { return .died }
                 buffer += chunk[0..<n]
             }
+        }
+
+        /// Kills a child that hangs (SIGKILL: the HDF5 library is looping, nothing to flush).
+        func kill() {
+            if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+            finish()
         }
 
         func finish() {

@@ -74,6 +74,55 @@ import Testing
         _ = try FeatureProbe.check([url])
     }
 
+    /// A probe that hangs on a file (libhdf5 1.10.8 loops in its metadata cache on a damaged global
+    /// heap): after the timeout that file is "did not finish", the child is killed and a new one
+    /// takes the rest (a script standing in for the probe that sleeps on names containing "hang").
+    @Test func hangingChildIsKilledAndRestarted() throws {
+        let dir = temporaryFolder("probe-hang")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("fake-probe.sh")
+        let starts = dir.appendingPathComponent("starts.txt")
+        try """
+        #!/bin/sh
+        echo start >> '\(starts.path)'
+        while IFS= read -r p; do
+          case "${p##*/}" in
+            *hang*) exec sleep 600 ;;
+            *) printf 'ok %s\\n' "$p" ;;
+          esac
+        done
+        """.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let names = ["a.h5", "hang1.h5", "b.h5", "hang2.h5"]
+        let t0 = Date()
+        let failures = try FeatureProbe.check(names.map { dir.appendingPathComponent($0) }, probe: script, timeout: 0.5)
+        #expect(Date().timeIntervalSince(t0) < 60)
+        let why = FeatureProbe.hangReason(0.5)
+        #expect(why.contains("did not finish") && why.contains("0.5 s") && why.contains(FeatureProbe.timeoutVariable))
+        #expect(failures == [dir.appendingPathComponent("hang1.h5").path: why, dir.appendingPathComponent("hang2.h5").path: why])
+        #expect(try String(contentsOf: starts, encoding: .utf8).split(separator: "\n").count == 2)
+    }
+
+    /// The fuzzer's second file (libhdf5 1.10.8 never returns from H5Aread of a variable-length string
+    /// attribute whose global heap is damaged): through the real probe it is reported as damaged
+    /// within the limit, and the run goes on.
+    @Test func globalHeapLoopIsReportedAsDamaged() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = root.appendingPathComponent("Tools/fuzz/regressions/FuzzFeatureStore/hdf5-global-heap-loop-libhdf5-1.10.8.h5")
+        #expect(FileManager.default.fileExists(atPath: url.path))
+        let failures = try FeatureProbe.check([url], timeout: 2)
+        // A library that reads it (a later libhdf5 refuses it with an error) may answer either way; it must answer.
+        if let why = failures[url.path] { #expect(!why.isEmpty) }
+    }
+
+    @Test func badTimeoutSettingIsAClearError() throws {
+        for v in ["0", "-3", "nan", "soon"] {
+            #expect { try FeatureProbe.timeout([FeatureProbe.timeoutVariable: v]) } throws: { "\($0)".contains("\(FeatureProbe.timeoutVariable)=\(v)") }
+        }
+        #expect(try FeatureProbe.timeout([:]) == FeatureProbe.defaultTimeout)
+        #expect(try FeatureProbe.timeout([FeatureProbe.timeoutVariable: "2.5"]) == 2.5)
+    }
+
     /// Timing for README: 200 feature files through one probe child.
     @Test func twoHundredFilesThroughOneChild() throws {
         let dir = temporaryFolder("probe-200")

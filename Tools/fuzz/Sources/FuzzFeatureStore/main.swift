@@ -22,4 +22,7 @@ if ProcessInfo.processInfo.environment[FeatureProbe.pathVariable] == nil,
     setenv(FeatureProbe.pathVariable, exe.deletingLastPathComponent().appendingPathComponent("fuzz-h5probe").path, 1)
 }
 
+// A file on which libhdf5 loops is killed after 3 s (libFuzzer's own limit here is 10 s per input).
+if ProcessInfo.processInfo.environment[FeatureProbe.timeoutVariable] == nil { setenv(FeatureProbe.timeoutVariable, "3", 1) }
+
 fuzzMain { data, size in fuzzFeatureStore(data, size) }
