@@ -152,7 +152,11 @@ public struct LesionTable: Sendable {
             var reference: (Int, Int)? = nil
             if let s = sizeIndex, !f[s].trimmingCharacters(in: .whitespaces).isEmpty {
                 let v = try numbers(f[s], count: 2, field: "Image_size", path: path, line: row.line)
-                guard v[0] >= 1, v[1] >= 1 else { throw LesionError.malformedRow(path: path, line: row.line, reason: "Image_size \"\(f[s])\" must be positive") }
+                // Whole pixel counts of a real slice (DICOM Rows / Columns are 16-bit): a huge or fractional
+                // value is refused here, before it is converted to Int (FuzzCSV's find: 5.4e80 trapped).
+                guard v.allSatisfy({ $0 >= 1 && $0 <= 65_535 && $0 == $0.rounded() }) else {
+                    throw LesionError.malformedRow(path: path, line: row.line, reason: "Image_size \"\(f[s])\" must be two whole numbers from 1 to 65535")
+                }
                 reference = (Int(v[0]), Int(v[1]))
             }
             let box = try makeBox(try numbers(f[c[1]], count: 4, field: "Bounding_boxes", path: path, line: row.line),
