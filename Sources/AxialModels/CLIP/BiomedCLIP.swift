@@ -70,9 +70,7 @@ public final class TimmAttention: Module {
         super.init()
     }
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let E = x.shape[2]
-        let p = qkv(x).split(sizes: [E, E, E], axis: 2)
-        return proj(multiHeadAttention(p[0], p[1], p[2], heads: heads))
+        proj(packedSelfAttention(qkv(x), heads: heads))   // memory-efficient core: no [B, H, L, L] kept
     }
 }
 

@@ -107,7 +107,10 @@ public final class CLIPAttention: Module {
     /// x [B, L, E] → [B, L, E]; `mask` additive/boolean over [L, L] (broadcast to [B, H, L, L]).
     public func callAsFunction(_ x: Tensor, mask: AttentionMask? = nil) -> Tensor {
         let E = x.shape[2]
-        let qkv = linear(x, weight: inProjWeight.value, bias: inProjBias.value).split(sizes: [E, E, E], axis: 2)
+        let packed = linear(x, weight: inProjWeight.value, bias: inProjBias.value)
+        // Unmasked: the memory-efficient core (no [B, H, L, L] probabilities kept for backward).
+        if mask == nil { return outProj(packedSelfAttention(packed, heads: heads)) }
+        let qkv = packed.split(sizes: [E, E, E], axis: 2)
         return outProj(multiHeadAttention(qkv[0], qkv[1], qkv[2], heads: heads, mask: mask))
     }
 }

@@ -116,9 +116,21 @@ public final class CLIPSegAttention: Module {
         outProj = Linear(width, width, generator: &generator)
         super.init()
     }
-    /// x [B, L, E] → [B, L, E]; `mask` over the scores [B, H, L, L] (broadcast).
+    /// x [B, L, E] → [B, L, E]; `mask` over the scores [B, H, L, L] (broadcast). Unmasked (the
+    /// vision tower, the decoder): one GEMM with the three projections stacked (a differentiable
+    /// concat, so fine-tuning still reaches q/k/v) and the memory-efficient attention core, which
+    /// keeps no [B, H, L, L] probabilities for backward.
     public func callAsFunction(_ x: Tensor, mask: AttentionMask? = nil) -> Tensor {
-        outProj(multiHeadAttention(qProj(x), kProj(x), vProj(x), heads: heads, mask: mask))
+        guard mask == nil, x.rank == 3 else {
+            return outProj(multiHeadAttention(qProj(x), kProj(x), vProj(x), heads: heads, mask: mask))
+        }
+        let w = concat([qProj.weight.value, kProj.weight.value, vProj.weight.value], axis: 0)
+        var b: Tensor? = nil
+        if let q = qProj.bias, let k = kProj.bias, let v = vProj.bias { b = concat([q.value, k.value, v.value], axis: 0) }
+        else if qProj.bias != nil || kProj.bias != nil || vProj.bias != nil {
+            return outProj(multiHeadAttention(qProj(x), kProj(x), vProj(x), heads: heads, mask: mask))
+        }
+        return outProj(packedSelfAttention(linear(x, weight: w, bias: b), heads: heads))
     }
 }
 
