@@ -68,7 +68,7 @@ let package = Package(
             swiftSettings: fastMath),
         .executableTarget(
             name: "axial",
-            dependencies: ["AxialPipeline", "AxialEval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["AxialCore", "AxialPipeline", "AxialEval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // Development (not in the product): bench workloads, encoder checks, experiments; called by Tools/.
@@ -78,7 +78,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .executableTarget(
             name: "axial-dev",
-            dependencies: ["AxialPipeline", "AxialTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["AxialCore", "AxialPipeline", "AxialTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/axial-dev",
             swiftSettings: fastMath),
         // Shared by the test targets (and axial-dev's workloads): one GradCheck, NaN-aware

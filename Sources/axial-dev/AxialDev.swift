@@ -1,4 +1,5 @@
 import AxialTestSupport
+import AxialCore
 import AxialPipeline
 import ArgumentParser
 
@@ -11,4 +12,10 @@ struct AxialDev: ParsableCommand {
         commandName: "axial-dev",
         abstract: "Axial development commands: benchmarks, encoder checks, experiments.",
         subcommands: [BenchCommand.self, CheckEncoderCommand.self, PretrainProbeCommand.self, PsPGZeroShotCommand.self])
+
+    /// As `ParsableCommand.main`, with glibc malloc keeping freed blocks (`MemoryTuning`), as `axial`.
+    static func main() {
+        MemoryTuning.retainFreedMemory()
+        main(nil)
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AxialCore
 import AxialPipeline
 import Foundation
 
@@ -15,6 +16,7 @@ struct Axial: AsyncParsableCommand {
         // Line-buffered stdout: on a pipe or in CI each line is written when it ends, in order with
         // standard error (the default full buffering held ~4 KB and printed out of order).
         makeStandardOutputLineBuffered()
+        MemoryTuning.retainFreedMemory()
         do {
             let arguments = try ConfigArguments.merge(schema: CommandSchema.schema, Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)

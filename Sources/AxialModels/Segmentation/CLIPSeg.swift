@@ -211,6 +211,22 @@ public final class CLIPSegEncoder: Module {
         }
         return out
     }
+
+    /// hidden_states[t] for t in `taps` (in that order), through layer max(taps) − 1 only; the
+    /// other states are not kept, so without a tape each is freed when the next layer is done
+    /// (batch 8 at 352: 12 MB per state, 8 of the 11 are not needed by the decoder).
+    public func tappedStates(_ x: Tensor, taps: [Int], mask: AttentionMask? = nil,
+                             adapters: [CLIPSegLayerAdapters] = []) -> [Tensor] {
+        precondition(taps.allSatisfy { $0 >= 0 && $0 <= layers.count }, "CLIPSeg encoder: taps \(taps) outside 0…\(layers.count)")
+        var kept: [Int: Tensor] = [:]
+        if taps.contains(0) { kept[0] = x }
+        var h = x
+        for (i, layer) in layers.prefix(taps.max() ?? 0).enumerated() {
+            h = layer(h, mask: mask, adapters: i < adapters.count ? adapters[i] : nil)
+            if taps.contains(i + 1) { kept[i + 1] = h }
+        }
+        return taps.map { kept[$0]! }
+    }
 }
 
 // MARK: Vision tower
@@ -523,8 +539,9 @@ public final class CLIPSeg: Module {
     /// The tapped vision states hidden_states[i + 1], i in `extractLayers` ([B, 1 + g², D] each).
     public func visionActivations(_ pixels: Tensor, adapters: [CLIPSegLayerAdapters] = []) -> [Tensor] {
         try! checkPixels(pixels)
-        let hs = clip.visionModel.hiddenStates(pixels, upTo: config.visionLayersUsed, adapters: adapters)
-        return config.extractLayers.map { hs[$0 + 1] }
+        let vision = clip.visionModel
+        return vision.encoder.tappedStates(vision.preLayrnorm(vision.embeddings(pixels)), taps: config.extractLayers.map { $0 + 1 },
+                                           adapters: adapters)
     }
 
     /// The conditional embedding [B, projection] (`get_conditional_embeddings`).
