@@ -141,4 +141,31 @@ struct FusedTransformerTests {
         }
         #expect(TransformerSIMD.exp(SIMD8(repeating: .nan))[0].isNaN && TransformerSIMD.erf(SIMD8(repeating: .nan))[0].isNaN)
     }
+
+    /// QuickGELU x·σ(1.702x) and its derivative, SIMD8 with a scalar tail, against Double.
+    @Test func quickGeluMatchesDouble() {
+        var xs: [Float] = stride(from: -60, through: 60, by: 0.037).map { Float($0) }
+        xs += [-100, -52, 0, -0, 100, 1e-30]
+        while xs.count % 8 != 5 { xs.append(-0.25) }
+        let n = xs.count
+        let g = xs.indices.map { Float($0 % 5) * 0.4 - 0.9 }
+        var y = [Float](repeating: 0, count: n), dx = y
+        xs.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { TransformerSIMD.quickGeluForward(x.baseAddress!, $0.baseAddress!, n) }
+            g.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { TransformerSIMD.quickGeluBackward(gp.baseAddress!, x.baseAddress!, $0.baseAddress!, n) }
+            }
+        }
+        let sig = { (v: Double) in 1 / (1 + Foundation.exp(-1.702 * v)) }
+        let yRef = xs.map { Float(Double($0) * sig(Double($0))) }
+        let dRef = xs.indices.map { i -> Float in
+            let v = Double(xs[i]), s = sig(v)
+            return Float(Double(g[i]) * (s + 1.702 * v * s * (1 - s)))
+        }
+        expectClose(Tensor(y), Tensor(yRef), atol: 1e-6, rtol: 1e-5, "quickGelu forward")
+        expectClose(Tensor(dx), Tensor(dRef), atol: 1e-6, rtol: 1e-5, "quickGelu backward")
+        var nan: [Float] = Array(repeating: .nan, count: 9), out = nan
+        nan.withUnsafeMutableBufferPointer { p in out.withUnsafeMutableBufferPointer { TransformerSIMD.quickGeluForward(p.baseAddress!, $0.baseAddress!, 9) } }
+        #expect(out.allSatisfy { $0.isNaN })
+    }
 }

@@ -98,6 +98,32 @@ enum TransformerSIMD {
         if i < n { Kernels.geluBackward(g + i, x + i, dx + i, n - i) }
     }
 
+    /// y = x·sigmoid(1.702·x) (QuickGELU) over n elements; `y` may be `x` (in place).
+    static func quickGeluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = load(x, i)
+            store(v * (1 / (1 + exp(-1.702 * v))), y, i)
+            i += 8
+        }
+        while i < n { let v = x[i]; y[i] = v * Kernels.sigmoid(1.702 * v); i += 1 }
+    }
+
+    /// dx = g·(s + 1.702·x·s·(1 − s)), s = sigmoid(1.702·x), over n elements; `dx` may be `g`.
+    static func quickGeluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = load(x, i)
+            let s = 1 / (1 + exp(-1.702 * v))
+            store(load(g, i) * (s + 1.702 * v * s * (1 - s)), dx, i)
+            i += 8
+        }
+        while i < n {
+            let v = x[i], s = Kernels.sigmoid(1.702 * v)
+            dx[i] = g[i] * (s + 1.702 * v * s * (1 - s)); i += 1
+        }
+    }
+
     /// p[j] ← exp(p[j] − shift) over n elements.
     static func expShifted(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) {
         var j = 0
@@ -117,14 +143,7 @@ extension Kernels {
     /// p[j] ← p[j]·sigmoid(1.702·p[j]) (OpenAI CLIP's QuickGELU) over n elements, SIMD8.
     public static func quickGeluInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         precondition(n >= 0, "quickGeluInPlace: count \(n)")
-        typealias S = TransformerSIMD
-        var i = 0
-        while i + 8 <= n {
-            let v = S.load(p, i)
-            S.store(v / (1 + S.exp(-1.702 * v)), p, i)
-            i += 8
-        }
-        while i < n { let x = p[i]; p[i] = x * sigmoid(1.702 * x); i += 1 }
+        TransformerSIMD.quickGeluForward(p, p, n)
     }
 
     /// p[j] ← exp(p[j] − shift) over n elements, SIMD8.
