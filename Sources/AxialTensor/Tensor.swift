@@ -13,7 +13,8 @@ public final class TensorStorage: @unchecked Sendable {
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "TensorStorage: negative count \(count)")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        let raw = LargeBlockCache.shared.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
@@ -29,7 +30,80 @@ public final class TensorStorage: @unchecked Sendable {
         pointer.update(from: other.pointer, count: other.count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        let raw = UnsafeMutableRawPointer(pointer)
+        if !LargeBlockCache.shared.give(raw, bytes: Swift.max(count, 1) * MemoryLayout<Float>.stride) { raw.deallocate() }
+    }
+}
+
+/// Freed tensor buffers of 32 MiB and more, kept by exact size for the next tensor of that size.
+///
+/// glibc serves such blocks with `mmap` and returns them to the kernel on `free` (its mmap
+/// threshold cannot be set above 32 MiB), so a training step that allocates the same activations
+/// every step (CLIPSeg at batch 8: MLP hiddens of 48 MB per layer, their gradients) had the kernel
+/// fault in and zero every page again: `clear_page_erms` was 11 % of a dense-adapter step in `perf`.
+/// Steps repeat their shapes, so exact-size reuse hits; at most `capacity` bytes (default 1 GiB,
+/// `AXIAL_TENSOR_CACHE_MB`) are kept, the oldest given back first, so the peak RSS grows by at
+/// most that when sizes do not repeat. Off (every block freed at once) with `AXIAL_MALLOC=system`
+/// or under AddressSanitizer (`ASAN_OPTIONS` set: reuse would hide a use-after-free).
+final class LargeBlockCache: @unchecked Sendable {
+    static let shared = LargeBlockCache(environment: ProcessInfo.processInfo.environment)
+    static let minimumBytes = 32 << 20
+
+    let capacity: Int
+    private let lock = NSLock()
+    private var blocks: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var order: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+    private(set) var cachedBytes = 0
+
+    init(capacity: Int) { self.capacity = Swift.max(0, capacity) }
+
+    convenience init(environment: [String: String]) {
+        var capacity = 1 << 30
+        if let s = environment["AXIAL_TENSOR_CACHE_MB"], let mb = Int(s), mb >= 0 { capacity = mb.multipliedReportingOverflow(by: 1 << 20).overflow ? Int.max : mb << 20 }
+        if environment["AXIAL_MALLOC"] == "system" || environment["ASAN_OPTIONS"] != nil { capacity = 0 }
+        self.init(capacity: capacity)
+    }
+
+    /// A cached block of exactly `bytes` (64-byte aligned, contents undefined), or nil.
+    func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard capacity > 0, bytes >= Self.minimumBytes else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        guard let p = blocks[bytes]?.popLast() else { return nil }
+        cachedBytes -= bytes
+        if let i = order.lastIndex(where: { $0.pointer == p }) { order.remove(at: i) }
+        return p
+    }
+
+    /// Keeps a block allocated by `TensorStorage` (true), or declines it (false: the caller frees it).
+    func give(_ p: UnsafeMutableRawPointer, bytes: Int) -> Bool {
+        guard capacity > 0, bytes >= Self.minimumBytes, bytes <= capacity else { return false }
+        var evicted: [UnsafeMutableRawPointer] = []
+        lock.lock()
+        while cachedBytes + bytes > capacity, !order.isEmpty {
+            let old = order.removeFirst()
+            if var list = blocks[old.bytes], let i = list.firstIndex(of: old.pointer) {
+                list.remove(at: i); blocks[old.bytes] = list.isEmpty ? nil : list
+            }
+            cachedBytes -= old.bytes
+            evicted.append(old.pointer)
+        }
+        blocks[bytes, default: []].append(p)
+        order.append((bytes, p))
+        cachedBytes += bytes
+        lock.unlock()
+        for e in evicted { e.deallocate() }
+        return true
+    }
+
+    /// Frees every cached block.
+    func drain() {
+        lock.lock()
+        let all = order.map(\.pointer)
+        blocks = [:]; order = []; cachedBytes = 0
+        lock.unlock()
+        for p in all { p.deallocate() }
+    }
 }
 
 /// An n-dimensional Float32 array, contiguous and row-major, with value semantics (copy-on-write).

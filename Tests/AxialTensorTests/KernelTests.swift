@@ -85,3 +85,54 @@ struct KernelTests {
 
 /// max that keeps a NaN (Swift's `max(x, .nan)` is `x`), so a NaN result fails the bound.
 private func nanMax(_ a: Double, _ b: Double) -> Double { a.isNaN || b.isNaN ? .nan : Swift.max(a, b) }
+
+/// The exact-size cache of freed 32 MiB+ tensor buffers (`LargeBlockCache`).
+@Suite struct LargeBlockCacheTests {
+    @Test func reusesExactSizesWithinCapacity() {
+        let mib = 1 << 20
+        let cache = LargeBlockCache(capacity: 80 * mib)
+        #expect(cache.take(40 * mib) == nil)
+        let a = UnsafeMutableRawPointer.allocate(byteCount: 40 * mib, alignment: 64)
+        let small = UnsafeMutableRawPointer.allocate(byteCount: 1 * mib, alignment: 64)
+        #expect(!cache.give(small, bytes: 1 * mib))            // below 32 MiB: freed by the caller
+        small.deallocate()
+        #expect(cache.give(a, bytes: 40 * mib))
+        #expect(cache.take(36 * mib) == nil)                    // exact size only
+        #expect(cache.take(40 * mib) == a)
+        #expect(cache.cachedBytes == 0)
+        // Over capacity the oldest block goes first.
+        let b = UnsafeMutableRawPointer.allocate(byteCount: 40 * mib, alignment: 64)
+        let c = UnsafeMutableRawPointer.allocate(byteCount: 36 * mib, alignment: 64)
+        #expect(cache.give(a, bytes: 40 * mib) && cache.give(b, bytes: 40 * mib))
+        #expect(cache.cachedBytes == 80 * mib)
+        #expect(cache.give(c, bytes: 36 * mib))                 // evicts a
+        #expect(cache.cachedBytes == 76 * mib)
+        #expect(cache.take(40 * mib) == b && cache.take(40 * mib) == nil && cache.take(36 * mib) == c)
+        c.deallocate(); b.deallocate()
+        let big = UnsafeMutableRawPointer.allocate(byteCount: 96 * mib, alignment: 64)
+        #expect(!cache.give(big, bytes: 96 * mib))              // larger than the whole cache
+        big.deallocate()
+        cache.drain()
+    }
+
+    @Test func offWhenAskedOrUnderASan() {
+        #expect(LargeBlockCache(environment: ["AXIAL_MALLOC": "system"]).capacity == 0)
+        #expect(LargeBlockCache(environment: ["ASAN_OPTIONS": "detect_leaks=0"]).capacity == 0)
+        #expect(LargeBlockCache(environment: ["AXIAL_TENSOR_CACHE_MB": "64"]).capacity == 64 << 20)
+        #expect(LargeBlockCache(environment: [:]).capacity == 1 << 30)
+        let off = LargeBlockCache(capacity: 0)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 40 << 20, alignment: 64)
+        #expect(!off.give(p, bytes: 40 << 20))
+        p.deallocate()
+    }
+
+    /// A tensor's storage comes back for the next tensor of the same size, with every element written.
+    @Test func tensorsReuseBuffers() {
+        let n = (32 << 20) / 4 + 16
+        var first: UnsafeMutablePointer<Float>?
+        do { let t = Tensor(repeating: 1, shape: [n]); first = t.storage.pointer }
+        let u = Tensor(repeating: 2, shape: [n])
+        if LargeBlockCache.shared.capacity > 0 { #expect(u.storage.pointer == first) }
+        #expect(u.scalars.allSatisfy { $0 == 2 })
+    }
+}
