@@ -15,14 +15,24 @@ import Foundation
 /// blocks are reused step after step (figures in the README's Performance section).
 ///
 /// Not applied when the user tuned malloc already (`GLIBC_TUNABLES`, `MALLOC_MMAP_THRESHOLD_`,
-/// `MALLOC_TRIM_THRESHOLD_`) or set `AXIAL_MALLOC=system`; a no-op off glibc.
+/// `MALLOC_TRIM_THRESHOLD_`) or set `AXIAL_MALLOC=system`, and under AddressSanitizer; a no-op off glibc.
 public enum MemoryTuning {
     public static let mmapThreshold: Int32 = 32 << 20
     public static let trimThreshold: Int32 = 1 << 30
 
+    /// Whether this process runs under AddressSanitizer (its runtime is linked in): ASan owns
+    /// malloc then (its `mallopt` accepts nothing), and buffer reuse would hide a use-after-free.
+    public static let addressSanitizerActive: Bool = {
+        #if canImport(Glibc)
+        return dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+        #else
+        return false
+        #endif
+    }()
+
     /// Whether `retainFreedMemory` applies its settings in an environment.
     public static func shouldApply(environment: [String: String]) -> Bool {
-        if environment["AXIAL_MALLOC"] == "system" { return false }
+        if addressSanitizerActive || environment["AXIAL_MALLOC"] == "system" { return false }
         for key in ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"] where environment[key] != nil { return false }
         return true
     }

@@ -45,7 +45,7 @@ public final class TensorStorage: @unchecked Sendable {
 /// Steps repeat their shapes, so exact-size reuse hits; at most `capacity` bytes (default 1 GiB,
 /// `AXIAL_TENSOR_CACHE_MB`) are kept, the oldest given back first, so the peak RSS grows by at
 /// most that when sizes do not repeat. Off (every block freed at once) with `AXIAL_MALLOC=system`
-/// or under AddressSanitizer (`ASAN_OPTIONS` set: reuse would hide a use-after-free).
+/// or under AddressSanitizer (its runtime linked in, or `ASAN_OPTIONS` set: reuse would hide a use-after-free).
 final class LargeBlockCache: @unchecked Sendable {
     static let shared = LargeBlockCache(environment: ProcessInfo.processInfo.environment)
     static let minimumBytes = 32 << 20
@@ -61,7 +61,7 @@ final class LargeBlockCache: @unchecked Sendable {
     convenience init(environment: [String: String]) {
         var capacity = 1 << 30
         if let s = environment["AXIAL_TENSOR_CACHE_MB"], let mb = Int(s), mb >= 0 { capacity = mb.multipliedReportingOverflow(by: 1 << 20).overflow ? Int.max : mb << 20 }
-        if environment["AXIAL_MALLOC"] == "system" || environment["ASAN_OPTIONS"] != nil { capacity = 0 }
+        if environment["AXIAL_MALLOC"] == "system" || environment["ASAN_OPTIONS"] != nil || MemoryTuning.addressSanitizerActive { capacity = 0 }
         self.init(capacity: capacity)
     }
 
