@@ -26,7 +26,7 @@ public struct BenchWorkload: Sendable {
 }
 
 public enum Bench {
-    public static var workloads: [BenchWorkload] { [dicomRead, ingest, abmilTrain, pmaTrain, crossval200, mocoViTS16, vitB16Infer, gemm4096, gemm6304, vitSmallTrain, extractViTB16, clipTextB16, clipImageB16, mpiAllReduce, crisTrainStep, pspgTrainB64, clipsegInfer, clipsegDenseTrain, anomalyTrainL14, anomalyInferL14] }
+    public static var workloads: [BenchWorkload] { [dicomRead, ingest, abmilTrain, pmaTrain, crossval200, mocoViTS16, vitB16Infer, gemm4096, gemm6304, vitSmallTrain, extractViTB16, clipTextB16, clipImageB16, clipRN50ImageB32, mpiAllReduce, crisTrainStep, pspgTrainB64, clipsegInfer, clipsegDenseTrain, anomalyTrainL14, anomalyInferL14] }
 
     public static func run(_ name: String, arguments: [String], iterations: Int = 3) throws -> String {
         guard let w = workloads.first(where: { $0.name == name }) else {

@@ -57,6 +57,29 @@ extension Bench {
     }
 }
 
+extension Bench {
+    /// `clip-rn50-image-b32 [batch]`: CLIP RN50 image tower (modified ResNet-50: 3-conv stem,
+    /// anti-aliased bottlenecks, attention pool; eval-mode BatchNorm, random init, no tape) on 32
+    /// random 224² images → [32, 1024] — the conv2d 3×3 path of RN50 / CRIS / conv stems.
+    static let clipRN50ImageB32 = BenchWorkload(name: "clip-rn50-image-b32",
+                                                summary: "CLIP RN50 image tower, batch 32 at 224, no tape") { args in
+        let batch = args.first.flatMap { Int($0) } ?? 32
+        var g = RandomGenerator(seed: 0)
+        let tower = CLIPModifiedResNet(.rn50, generator: &g)
+        tower.eval()
+        let x = Tensor.normal([batch, 3, 224, 224], generator: &g)
+        let box = CLIPResNetBox(tower: tower)
+        let run: @Sendable () -> Tensor = { withNoGrad { box.tower(x) } }
+        let y = run()
+        let checksum = y.scalars.reduce(0.0) { $0 + Double($1) }
+        return ({
+            let z = run()
+            precondition(z.shape == [batch, 1024] && z.scalars[0].isFinite)
+        }, "batch \(batch); feature [\(batch), 1024]; checksum \(String(format: "%.4f", checksum))")
+    }
+}
+
 /// The benchmark bodies run on one thread at a time; the towers are only read there.
+private struct CLIPResNetBox: @unchecked Sendable { let tower: CLIPModifiedResNet }
 private struct CLIPTextBox: @unchecked Sendable { let tower: CLIPTextTransformer }
 private struct CLIPImageBox: @unchecked Sendable { let tower: CLIPVisionTransformer }
