@@ -43,8 +43,8 @@ public final class TensorStorage: @unchecked Sendable {
 /// every step (CLIPSeg at batch 8: MLP hiddens of 48 MB per layer, their gradients) had the kernel
 /// fault in and zero every page again: `clear_page_erms` was 11 % of a dense-adapter step in `perf`.
 /// Steps repeat their shapes, so exact-size reuse hits; at most `capacity` bytes (default 1 GiB,
-/// `AXIAL_TENSOR_CACHE_MB`) are kept, the oldest given back first, so the peak RSS grows by at
-/// most that when sizes do not repeat. Off (every block freed at once) with `AXIAL_MALLOC=system`
+/// `AXIAL_TENSOR_CACHE_MB`) are kept, the oldest given back first, and a miss frees as much as it
+/// is about to allocate (see `take`), so the peak RSS does not grow when sizes do not repeat. Off (every block freed at once) with `AXIAL_MALLOC=system`
 /// or under AddressSanitizer (its runtime linked in, or `ASAN_OPTIONS` set: reuse would hide a use-after-free).
 final class LargeBlockCache: @unchecked Sendable {
     static let shared = LargeBlockCache(environment: ProcessInfo.processInfo.environment)
@@ -65,14 +65,34 @@ final class LargeBlockCache: @unchecked Sendable {
         self.init(capacity: capacity)
     }
 
-    /// A cached block of exactly `bytes` (64-byte aligned, contents undefined), or nil.
+    /// A cached block of exactly `bytes` (64-byte aligned, contents undefined), or nil. On a miss
+    /// the oldest cached blocks, at least `bytes` of them, are freed first: the caller's fresh
+    /// allocation then replaces memory the cache held, so live + cached bytes never exceed what
+    /// they were (the peak RSS stays that of no cache; blocks of sizes that stopped recurring, such
+    /// as initialisation temporaries, do not stay).
     func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard capacity > 0, bytes >= Self.minimumBytes else { return nil }
-        lock.lock(); defer { lock.unlock() }
-        guard let p = blocks[bytes]?.popLast() else { return nil }
-        cachedBytes -= bytes
-        if let i = order.lastIndex(where: { $0.pointer == p }) { order.remove(at: i) }
-        return p
+        var evicted: [UnsafeMutableRawPointer] = []
+        lock.lock()
+        if let p = blocks[bytes]?.popLast() {
+            if blocks[bytes]?.isEmpty == true { blocks[bytes] = nil }
+            cachedBytes -= bytes
+            if let i = order.lastIndex(where: { $0.pointer == p }) { order.remove(at: i) }
+            lock.unlock()
+            return p
+        }
+        var freed = 0
+        while freed < bytes, !order.isEmpty {
+            let old = order.removeFirst()
+            if var list = blocks[old.bytes], let i = list.firstIndex(of: old.pointer) {
+                list.remove(at: i); blocks[old.bytes] = list.isEmpty ? nil : list
+            }
+            cachedBytes -= old.bytes; freed += old.bytes
+            evicted.append(old.pointer)
+        }
+        lock.unlock()
+        for e in evicted { e.deallocate() }
+        return nil
     }
 
     /// Keeps a block allocated by `TensorStorage` (true), or declines it (false: the caller frees it).
