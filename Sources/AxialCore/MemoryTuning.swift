@@ -22,17 +22,17 @@ public enum MemoryTuning {
 
     /// Whether this process runs under AddressSanitizer (its runtime is linked in): ASan owns
     /// malloc then (its `mallopt` accepts nothing), and buffer reuse would hide a use-after-free.
-    public static let addressSanitizerActive: Bool = {
-        #if canImport(Glibc)
-        return dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
-        #else
-        return false
-        #endif
-    }()
+    public static let addressSanitizerActive = cSymbol("__asan_init") != nil
+
+    /// Whether Axial leaves the allocator as it is: under AddressSanitizer or with
+    /// `AXIAL_MALLOC=system` (also `LargeBlockCache`'s off switch).
+    public static func allocatorLeftAlone(environment: [String: String]) -> Bool {
+        addressSanitizerActive || environment["AXIAL_MALLOC"] == "system"
+    }
 
     /// Whether `retainFreedMemory` applies its settings in an environment.
     public static func shouldApply(environment: [String: String]) -> Bool {
-        if addressSanitizerActive || environment["AXIAL_MALLOC"] == "system" { return false }
+        if allocatorLeftAlone(environment: environment) { return false }
         for key in ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"] where environment[key] != nil { return false }
         return true
     }
@@ -45,7 +45,7 @@ public enum MemoryTuning {
         #if canImport(Glibc)
         // Swift's Glibc module does not include <malloc.h>: mallopt is looked up in the C library
         // and called with the C convention. M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (<malloc.h>).
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+        guard let symbol = cSymbol("mallopt") else { return false }
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         let mmap = mallopt(-3, mmapThreshold)
@@ -53,6 +53,15 @@ public enum MemoryTuning {
         return mmap == 1 && trim == 1
         #else
         return false
+        #endif
+    }
+
+    /// A symbol of the process's loaded libraries (`dlsym(RTLD_DEFAULT, …)`), nil off glibc.
+    private static func cSymbol(_ name: String) -> UnsafeMutableRawPointer? {
+        #if canImport(Glibc)
+        return dlsym(UnsafeMutableRawPointer(bitPattern: 0), name)
+        #else
+        return nil
         #endif
     }
 }

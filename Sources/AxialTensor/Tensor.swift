@@ -13,10 +13,13 @@ public final class TensorStorage: @unchecked Sendable {
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "TensorStorage: negative count \(count)")
         self.count = count
-        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        let bytes = Self.byteCount(count)
         let raw = LargeBlockCache.shared.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
+
+    /// Bytes of the allocation (at least one element, so an empty tensor still has a valid pointer).
+    private static func byteCount(_ count: Int) -> Int { Swift.max(count, 1) * MemoryLayout<Float>.stride }
 
     /// Storage filled with `value`.
     public convenience init(count: Int, repeating value: Float) {
@@ -32,7 +35,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     deinit {
         let raw = UnsafeMutableRawPointer(pointer)
-        if !LargeBlockCache.shared.give(raw, bytes: Swift.max(count, 1) * MemoryLayout<Float>.stride) { raw.deallocate() }
+        if !LargeBlockCache.shared.give(raw, bytes: Self.byteCount(count)) { raw.deallocate() }
     }
 }
 
@@ -52,44 +55,33 @@ final class LargeBlockCache: @unchecked Sendable {
 
     let capacity: Int
     private let lock = NSLock()
-    private var blocks: [Int: [UnsafeMutableRawPointer]] = [:]
-    private var order: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
-    private(set) var cachedBytes = 0
+    /// The cached blocks, oldest first (at most capacity / 32 MiB of them: a linear scan is cheap).
+    private var blocks: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+    var cachedBytes: Int { lock.withLock { blocks.reduce(0) { $0 + $1.bytes } } }
 
     init(capacity: Int) { self.capacity = Swift.max(0, capacity) }
 
     convenience init(environment: [String: String]) {
         var capacity = 1 << 30
         if let s = environment["AXIAL_TENSOR_CACHE_MB"], let mb = Int(s), mb >= 0 { capacity = mb.multipliedReportingOverflow(by: 1 << 20).overflow ? Int.max : mb << 20 }
-        if environment["AXIAL_MALLOC"] == "system" || environment["ASAN_OPTIONS"] != nil || MemoryTuning.addressSanitizerActive { capacity = 0 }
+        if MemoryTuning.allocatorLeftAlone(environment: environment) || environment["ASAN_OPTIONS"] != nil { capacity = 0 }
         self.init(capacity: capacity)
     }
 
-    /// A cached block of exactly `bytes` (64-byte aligned, contents undefined), or nil. On a miss
-    /// the oldest cached blocks, at least `bytes` of them, are freed first: the caller's fresh
-    /// allocation then replaces memory the cache held, so live + cached bytes never exceed what
-    /// they were (the peak RSS stays that of no cache; blocks of sizes that stopped recurring, such
-    /// as initialisation temporaries, do not stay).
+    /// A cached block of exactly `bytes` (64-byte aligned, contents undefined; the most recently
+    /// given of that size), or nil. On a miss the oldest cached blocks, at least `bytes` of them,
+    /// are freed first: the caller's fresh allocation then replaces memory the cache held, so live
+    /// + cached bytes never exceed what they were (the peak RSS stays that of no cache; blocks of
+    /// sizes that stopped recurring, such as initialisation temporaries, do not stay).
     func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard capacity > 0, bytes >= Self.minimumBytes else { return nil }
-        var evicted: [UnsafeMutableRawPointer] = []
         lock.lock()
-        if let p = blocks[bytes]?.popLast() {
-            if blocks[bytes]?.isEmpty == true { blocks[bytes] = nil }
-            cachedBytes -= bytes
-            if let i = order.lastIndex(where: { $0.pointer == p }) { order.remove(at: i) }
+        if let i = blocks.lastIndex(where: { $0.bytes == bytes }) {
+            let p = blocks.remove(at: i).pointer
             lock.unlock()
             return p
         }
-        var freed = 0
-        while freed < bytes, !order.isEmpty {
-            let old = order.removeFirst()
-            if var list = blocks[old.bytes], let i = list.firstIndex(of: old.pointer) {
-                list.remove(at: i); blocks[old.bytes] = list.isEmpty ? nil : list
-            }
-            cachedBytes -= old.bytes; freed += old.bytes
-            evicted.append(old.pointer)
-        }
+        let evicted = evictOldest(atLeast: bytes)
         lock.unlock()
         for e in evicted { e.deallocate() }
         return nil
@@ -98,29 +90,31 @@ final class LargeBlockCache: @unchecked Sendable {
     /// Keeps a block allocated by `TensorStorage` (true), or declines it (false: the caller frees it).
     func give(_ p: UnsafeMutableRawPointer, bytes: Int) -> Bool {
         guard capacity > 0, bytes >= Self.minimumBytes, bytes <= capacity else { return false }
-        var evicted: [UnsafeMutableRawPointer] = []
         lock.lock()
-        while cachedBytes + bytes > capacity, !order.isEmpty {
-            let old = order.removeFirst()
-            if var list = blocks[old.bytes], let i = list.firstIndex(of: old.pointer) {
-                list.remove(at: i); blocks[old.bytes] = list.isEmpty ? nil : list
-            }
-            cachedBytes -= old.bytes
-            evicted.append(old.pointer)
-        }
-        blocks[bytes, default: []].append(p)
-        order.append((bytes, p))
-        cachedBytes += bytes
+        let evicted = evictOldest(atLeast: blocks.reduce(0) { $0 + $1.bytes } + bytes - capacity)
+        blocks.append((bytes, p))
         lock.unlock()
         for e in evicted { e.deallocate() }
         return true
     }
 
+    /// Removes the oldest blocks until at least `bytes` are removed (or none is left), with the
+    /// lock held; the caller frees the returned pointers after unlocking.
+    private func evictOldest(atLeast bytes: Int) -> [UnsafeMutableRawPointer] {
+        var evicted: [UnsafeMutableRawPointer] = [], freed = 0
+        while freed < bytes, !blocks.isEmpty {
+            let old = blocks.removeFirst()
+            freed += old.bytes
+            evicted.append(old.pointer)
+        }
+        return evicted
+    }
+
     /// Frees every cached block.
     func drain() {
         lock.lock()
-        let all = order.map(\.pointer)
-        blocks = [:]; order = []; cachedBytes = 0
+        let all = blocks.map(\.pointer)
+        blocks = []
         lock.unlock()
         for p in all { p.deallocate() }
     }

@@ -9,8 +9,9 @@ import torch, open_clip
 
 which, threads = sys.argv[1], int(sys.argv[2])
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 32
+rn50 = which == "image-rn50"
 torch.set_num_threads(threads); torch.manual_seed(0)
-clip = open_clip.create_model("RN50" if which == "image-rn50" else "ViT-B-16", pretrained=None).eval()
+clip = open_clip.create_model("RN50" if rn50 else "ViT-B-16", pretrained=None).eval()
 if which == "text":
     organs = ["liver", "spleen", "kidney", "pancreas", "lung", "heart", "aorta", "bladder",
               "stomach", "gallbladder", "colon", "bone", "brain", "prostate"]
@@ -19,7 +20,7 @@ if which == "text":
 else:
     del clip.transformer, clip.token_embedding  # image tower only (RSS)
     x = torch.randn(batch, 3, 224, 224)
-    fn, shape, detail = (lambda: clip.visual(x)), (batch, 1024 if which == "image-rn50" else 512), f"{which} batch {batch} at 224"
+    fn, shape, detail = (lambda: clip.visual(x)), (batch, 1024 if rn50 else 512), f"{which} batch {batch} at 224"
 def run():
     with torch.inference_mode():
         y = fn()
@@ -28,6 +29,6 @@ run()
 runs = []
 for _ in range(int(os.environ.get("BENCH_ITERS", "3"))):
     t0 = time.perf_counter(); run(); runs.append((time.perf_counter() - t0) * 1e3)
-print(json.dumps(dict(peer=f"open_clip-rn50-{threads}" if which == "image-rn50" else f"open_clip-{threads}", median_ms=sorted(runs)[len(runs) // 2], runs_ms=runs,
+print(json.dumps(dict(peer=f"open_clip{'-rn50' if rn50 else ''}-{threads}", median_ms=sorted(runs)[len(runs) // 2], runs_ms=runs,
                       rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       detail=f"open_clip {open_clip.__version__} torch {torch.__version__} threads={threads} {detail}")))

@@ -203,13 +203,7 @@ public final class CLIPSegEncoder: Module {
     /// `adapters[i]` (if present) is spliced into layer i.
     public func hiddenStates(_ x: Tensor, mask: AttentionMask? = nil, upTo: Int? = nil,
                              adapters: [CLIPSegLayerAdapters] = []) -> [Tensor] {
-        var out = [x]
-        var h = x
-        for (i, layer) in layers.prefix(upTo ?? layers.count).enumerated() {
-            h = layer(h, mask: mask, adapters: i < adapters.count ? adapters[i] : nil)
-            out.append(h)
-        }
-        return out
+        tappedStates(x, taps: Array(0...Swift.min(upTo ?? layers.count, layers.count)), mask: mask, adapters: adapters)
     }
 
     /// hidden_states[t] for t in `taps` (in that order), through layer max(taps) − 1 only; the
@@ -295,7 +289,7 @@ public final class CLIPSegVisionModel: Module {
 
     /// pooler_output: post_layernorm of the class token after all layers [B, D].
     public func pooled(_ pixels: Tensor) -> Tensor {
-        postLayernorm(hiddenStates(pixels).last!.select(axis: 1, index: 0))
+        postLayernorm(encoder.tappedStates(preLayrnorm(embeddings(pixels)), taps: [encoder.layers.count])[0].select(axis: 1, index: 0))
     }
 }
 

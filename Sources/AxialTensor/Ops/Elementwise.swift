@@ -166,22 +166,7 @@ public func silu(_ x: Tensor) -> Tensor {
 /// (`TransformerSIMD.quickGelu*`; the scalar closures of `unary` were 11 % of a CLIPSeg
 /// dense-adapter training step in `perf`), split over workers.
 public func quickGelu(_ x: Tensor) -> Tensor {
-    let n = x.count
-    let y = Tensor.empty(x.shape)
-    let xs = SendablePointer(x.storage.pointer), ys = SendablePointer(y.storage.pointer)
-    parallelFor(n, grain: elementwiseGrain) { r in
-        TransformerSIMD.quickGeluForward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count)
-    }
-    let xd = x.detached()
-    return Tensor.record(y, inputs: [x], name: "quickGelu") { g in
-        let gx = Tensor.empty(g.shape)
-        let gp = SendablePointer(g.storage.pointer), xp = SendablePointer(xd.storage.pointer), op = SendablePointer(gx.storage.pointer)
-        parallelFor(n, grain: elementwiseGrain) { r in
-            let o = r.lowerBound
-            TransformerSIMD.quickGeluBackward(gp.p + o, xp.p + o, op.p + o, r.count)
-        }
-        return [gx]
-    }
+    pointwisePasses(x, name: "quickGelu", forward: TransformerSIMD.quickGeluForward, backward: TransformerSIMD.quickGeluBackward)
 }
 
 /// Which GELU formula: the exact erf form or the tanh approximation (PyTorch's `approximate`).
@@ -190,22 +175,27 @@ public enum GeluApproximation: Sendable { case none, tanh }
 /// GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)); with `.tanh`, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
 /// Forward and backward are single vectorised passes (`Kernels.gelu*`), split over workers.
 public func gelu(_ x: Tensor, approximate: GeluApproximation = .none) -> Tensor {
+    approximate == .tanh
+        ? pointwisePasses(x, name: "geluTanh", forward: Kernels.geluTanhForward, backward: Kernels.geluTanhBackward)
+        : pointwisePasses(x, name: "gelu", forward: Kernels.geluForward, backward: Kernels.geluBackward)
+}
+
+/// y = f(x) elementwise by `forward(x, y, n)` over chunks split across workers, with the gradient
+/// dx = `backward(g, x, dx, n)` (each kernel a single vectorised pass over its chunk).
+private func pointwisePasses(_ x: Tensor, name: String,
+                             forward: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                             backward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
     let n = x.count
     let y = Tensor.empty(x.shape)
     let xs = SendablePointer(x.storage.pointer), ys = SendablePointer(y.storage.pointer)
-    let tanhForm = approximate == .tanh
-    parallelFor(n, grain: elementwiseGrain) { r in
-        if tanhForm { Kernels.geluTanhForward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count) }
-        else { Kernels.geluForward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count) }
-    }
+    parallelFor(n, grain: elementwiseGrain) { r in forward(xs.p + r.lowerBound, ys.p + r.lowerBound, r.count) }
     let xd = x.detached()
-    return Tensor.record(y, inputs: [x], name: tanhForm ? "geluTanh" : "gelu") { g in
+    return Tensor.record(y, inputs: [x], name: name) { g in
         let gx = Tensor.empty(g.shape)
         let gp = SendablePointer(g.storage.pointer), xp = SendablePointer(xd.storage.pointer), op = SendablePointer(gx.storage.pointer)
         parallelFor(n, grain: elementwiseGrain) { r in
             let o = r.lowerBound
-            if tanhForm { Kernels.geluTanhBackward(gp.p + o, xp.p + o, op.p + o, r.count) }
-            else { Kernels.geluBackward(gp.p + o, xp.p + o, op.p + o, r.count) }
+            backward(gp.p + o, xp.p + o, op.p + o, r.count)
         }
         return [gx]
     }
